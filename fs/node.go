@@ -1,0 +1,63 @@
+// Package fs is the layoutfs tree of SPEC.md as plain nodes, independent of
+// FUSE: the mount adapter, the CLI (ls, cat, cp) and the tests all walk the
+// same nodes. A node knows its attributes; a directory can look up and list
+// its children; a file is an io.ReaderAt; a symlink has a target.
+package fs
+
+import (
+	iofs "io/fs"
+	"time"
+)
+
+// Attr is the metadata of a node. Mode carries the io/fs type bits
+// (ModeDir, ModeSymlink, ModeDevice|ModeCharDevice, ModeNamedPipe, ...) and
+// the permission bits, plus ModeSetuid/ModeSetgid/ModeSticky.
+type Attr struct {
+	Ino   uint64 // stable for the life of the tree; hard links share it
+	Mode  iofs.FileMode
+	Size  int64
+	Uid   uint32
+	Gid   uint32
+	Mtime time.Time
+	Nlink uint32
+	Rdev  uint64 // device number for device nodes, as unix.Mkdev builds it
+}
+
+// Node is anything in the tree.
+type Node interface {
+	Attr() Attr
+}
+
+// Dirent is one entry of a directory listing.
+type Dirent struct {
+	Name string
+	Node Node
+}
+
+// Dir is a directory node. Lookup returns an error wrapping
+// io/fs.ErrNotExist for a name that is not there. ReadDir returns the
+// entries sorted by name.
+type Dir interface {
+	Node
+	Lookup(name string) (Node, error)
+	ReadDir() ([]Dirent, error)
+}
+
+// File is a regular file node; its size is Attr().Size. ReadAt may be called
+// concurrently.
+type File interface {
+	Node
+	ReadAt(p []byte, off int64) (int, error)
+}
+
+// Symlink is a symbolic link node. The target is returned verbatim and never
+// followed by layoutfs itself.
+type Symlink interface {
+	Node
+	Target() string
+}
+
+// Xattrer is implemented by nodes that carry extended attributes.
+type Xattrer interface {
+	Xattrs() map[string]string
+}

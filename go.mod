@@ -1,0 +1,3 @@
+module github.com/layoutfs/layoutfs
+
+go 1.26.8
