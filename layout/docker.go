@@ -1,0 +1,202 @@
+package layout
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/layoutfs/layoutfs/tarindex"
+	digest "github.com/opencontainers/go-digest"
+	"github.com/opencontainers/image-spec/specs-go"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// dockerEntry is one image of a docker save manifest.json.
+type dockerEntry struct {
+	Config   string
+	RepoTags []string
+	Layers   []string
+}
+
+// readDockerManifest reads manifest.json. For a legacy save it synthesises
+// what an OCI layout would have (manifests, index.json, oci-layout), so that
+// the tree is a layout peers can read. For a Docker 25+ save it adds the
+// RepoTags as references, and finds the manifest of entries that index.json
+// does not list (Docker 25.0 wrote "manifests": null for untagged saves).
+func (s *Source) readDockerManifest(ctx context.Context) error {
+	var entries []dockerEntry
+	if err := json.Unmarshal(s.Files["manifest.json"], &entries); err != nil {
+		return fmt.Errorf("%w: manifest.json: %v", ErrInvalid, err)
+	}
+	legacy := s.Kind == KindDockerLegacy
+	var known []*Image
+	if !legacy {
+		known, _ = s.Images(s.index.Manifests)
+	}
+	var synth []ocispec.Descriptor
+	for i, e := range entries {
+		desc, reachable, err := s.dockerImage(ctx, e, legacy, known)
+		if err != nil {
+			s.warn("manifest.json entry %d (%s): %v", i, e.Config, err)
+			continue
+		}
+		if legacy {
+			for _, tag := range e.RepoTags {
+				d := desc
+				d.Annotations = map[string]string{ocispec.AnnotationRefName: tag}
+				synth = append(synth, d)
+			}
+			if len(e.RepoTags) == 0 {
+				synth = append(synth, desc)
+			}
+			continue
+		}
+		for _, tag := range e.RepoTags {
+			if _, ok := s.Ref(tag); !ok {
+				s.addRef(tag, desc)
+			}
+		}
+		if !reachable {
+			s.extra = append(s.extra, desc)
+		}
+	}
+	if legacy {
+		return s.synthesiseIndex(synth)
+	}
+	return nil
+}
+
+func (s *Source) synthesiseIndex(manifests []ocispec.Descriptor) error {
+	if manifests == nil {
+		manifests = []ocispec.Descriptor{}
+	}
+	idx := ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex, Manifests: manifests}
+	raw, err := json.Marshal(idx)
+	if err != nil {
+		return err
+	}
+	s.index = idx
+	s.Files["index.json"] = raw
+	s.Files["oci-layout"] = []byte(`{"imageLayoutVersion":"` + ocispec.ImageLayoutVersion + `"}`)
+	s.refsFromIndex()
+	return nil
+}
+
+// dockerImage finds or makes the manifest of one manifest.json entry. It
+// reports whether index.json already reaches that manifest.
+func (s *Source) dockerImage(ctx context.Context, e dockerEntry, legacy bool, known []*Image) (ocispec.Descriptor, bool, error) {
+	cfgName, err := tarindex.CleanName(e.Config)
+	if err != nil {
+		return ocispec.Descriptor{}, false, err
+	}
+	cfgR, cfgSize, err := s.st.file(cfgName)
+	if err != nil {
+		return ocispec.Descriptor{}, false, err
+	}
+	cfgRaw, err := readAll(cfgR, cfgSize, maxBlobJSON, cfgName)
+	if err != nil {
+		return ocispec.Descriptor{}, false, err
+	}
+	cfgDigest := digest.FromBytes(cfgRaw)
+	if !legacy {
+		for _, im := range known {
+			if im.Manifest.Config.Digest == cfgDigest {
+				return im.Desc, true, nil
+			}
+		}
+		if d, ok := s.findManifestByConfig(cfgDigest); ok {
+			return d, false, nil
+		}
+	}
+	var cfg ocispec.Image
+	if err := json.Unmarshal(cfgRaw, &cfg); err != nil {
+		return ocispec.Descriptor{}, false, fmt.Errorf("%w: config %s: %v", ErrInvalid, cfgName, err)
+	}
+	s.st.add(cfgDigest, cfgR, cfgSize)
+	m := ocispec.Manifest{
+		Versioned: specs.Versioned{SchemaVersion: 2},
+		MediaType: ocispec.MediaTypeImageManifest,
+		Config:    ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: cfgDigest, Size: cfgSize},
+		Layers:    []ocispec.Descriptor{},
+	}
+	for i, name := range e.Layers {
+		l, err := s.dockerLayer(ctx, name, i, cfg.RootFS.DiffIDs)
+		if err != nil {
+			return ocispec.Descriptor{}, false, err
+		}
+		m.Layers = append(m.Layers, l)
+	}
+	raw, err := json.Marshal(m)
+	if err != nil {
+		return ocispec.Descriptor{}, false, err
+	}
+	md := digest.FromBytes(raw)
+	s.st.add(md, bytesReader(raw), int64(len(raw)))
+	desc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: md, Size: int64(len(raw))}
+	if cfg.OS != "" {
+		p := cfg.Platform
+		desc.Platform = &p
+	}
+	return desc, false, nil
+}
+
+// dockerLayer registers a layer file of a docker save as a blob. An
+// uncompressed layer's digest is its diff_id, which the config already
+// holds, so a large save is not read whole to open it; the digest is still
+// checked when the layer is indexed.
+func (s *Source) dockerLayer(ctx context.Context, name string, i int, diffIDs []digest.Digest) (ocispec.Descriptor, error) {
+	clean, err := tarindex.CleanName(name)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	r, size, err := s.st.file(clean)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	comp, err := tarindex.Detect(r)
+	if err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("layer %s: %w", clean, err)
+	}
+	desc := ocispec.Descriptor{Size: size}
+	switch comp {
+	case tarindex.Gzip:
+		desc.MediaType = ocispec.MediaTypeImageLayerGzip
+	case tarindex.Zstd:
+		desc.MediaType = ocispec.MediaTypeImageLayerZstd
+	default:
+		desc.MediaType = ocispec.MediaTypeImageLayer
+	}
+	if comp == tarindex.None && i < len(diffIDs) && diffIDs[i].Validate() == nil {
+		desc.Digest = diffIDs[i]
+	} else {
+		d, err := digest.FromReader(io.NewSectionReader(r, 0, size))
+		if err != nil {
+			return ocispec.Descriptor{}, fmt.Errorf("layer %s: %w", clean, err)
+		}
+		desc.Digest = d
+	}
+	s.st.add(desc.Digest, r, size)
+	return desc, nil
+}
+
+// findManifestByConfig looks through the small blobs for an image manifest
+// whose config is cfg.
+func (s *Source) findManifestByConfig(cfg digest.Digest) (ocispec.Descriptor, bool) {
+	for _, d := range s.st.list() {
+		_, size, err := s.st.blob(d)
+		if err != nil || size > 1<<20 {
+			continue
+		}
+		n, err := s.Resolve(ocispec.Descriptor{Digest: d, Size: size})
+		if err != nil || n.Manifest == nil || n.Manifest.Config.Digest != cfg {
+			continue
+		}
+		mt := n.Manifest.MediaType
+		if mt == "" {
+			mt = ocispec.MediaTypeImageManifest
+		}
+		return ocispec.Descriptor{MediaType: mt, Digest: d, Size: size}, true
+	}
+	return ocispec.Descriptor{}, false
+}

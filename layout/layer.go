@@ -1,0 +1,77 @@
+package layout
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+
+	"github.com/layoutfs/layoutfs/tarindex"
+	digest "github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// layerSlot memoizes one layer's index, so concurrent first lookups index it
+// once.
+type layerSlot struct {
+	once sync.Once
+	a    *tarindex.Archive
+	err  error
+}
+
+// Layer returns the indexed tar of a layer blob. It is built on first use
+// (or loaded from the cache) and shared by every image that has the layer.
+func (s *Source) Layer(ctx context.Context, desc ocispec.Descriptor) (*tarindex.Archive, error) {
+	s.mu.Lock()
+	slot, ok := s.layers[desc.Digest]
+	if !ok {
+		slot = &layerSlot{}
+		s.layers[desc.Digest] = slot
+	}
+	s.mu.Unlock()
+	slot.once.Do(func() {
+		// The first caller's cancellation must not poison the slot for the others.
+		slot.a, slot.err = s.openLayer(context.WithoutCancel(ctx), desc)
+	})
+	return slot.a, slot.err
+}
+
+func (s *Source) openLayer(ctx context.Context, desc ocispec.Descriptor) (*tarindex.Archive, error) {
+	r, size, err := s.st.blob(desc.Digest)
+	if err != nil {
+		return nil, fmt.Errorf("layer %s: %w", desc.Digest, err)
+	}
+	if size <= verifyInline && desc.Digest.Algorithm().Available() {
+		if err := verifyReader(desc.Digest, io.NewSectionReader(r, 0, size)); err != nil {
+			return nil, fmt.Errorf("layer %s: %w", desc.Digest, err)
+		}
+	}
+	a, err := tarindex.Open(ctx, r, size, desc.Digest.String(), tarindex.Options{Cache: s.cache, Progress: s.progress("layer " + desc.Digest.Encoded()[:12])})
+	if err != nil {
+		return nil, fmt.Errorf("layer %s: %w", desc.Digest, err)
+	}
+	for _, w := range a.Warnings {
+		s.warn("layer %s: %s", desc.Digest, w)
+	}
+	return a, nil
+}
+
+func verifyReader(d digest.Digest, r io.Reader) error {
+	v := d.Verifier()
+	if _, err := io.Copy(v, r); err != nil {
+		return err
+	}
+	if !v.Verified() {
+		return fmt.Errorf("%w: blob %s does not hash to its digest", ErrDigest, d)
+	}
+	return nil
+}
+
+// IsTarLayer reports whether a layer descriptor holds a filesystem tar (as
+// opposed to an artifact's file).
+func IsTarLayer(d ocispec.Descriptor) bool {
+	mt := d.MediaType
+	return mt == "" || strings.Contains(mt, ".tar") || strings.Contains(mt, "rootfs.diff") ||
+		strings.HasSuffix(mt, "layer.v1.tar") || mt == mediaTypeDockerLayer
+}

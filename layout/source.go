@@ -1,0 +1,231 @@
+package layout
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+
+	"github.com/layoutfs/layoutfs/tarindex"
+	digest "github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Kind is the shape a source was found to have.
+type Kind int
+
+// The shapes of SPEC.md's table of sources.
+const (
+	KindLayoutDir    Kind = iota // OCI image layout directory
+	KindOCIArchive               // tarball of an OCI layout
+	KindDockerSave               // Docker 25+ save: OCI layout plus manifest.json
+	KindDockerLegacy             // legacy docker save, skopeo docker-archive, ggcr tarball
+)
+
+func (k Kind) String() string {
+	return [...]string{"oci-layout directory", "oci-archive", "docker save (OCI)", "docker save (legacy)"}[k]
+}
+
+// Options tune Open.
+type Options struct {
+	// CacheDir keeps indexes between mounts; "" keeps none.
+	CacheDir string
+	// Progress reports long work (decompressing an archive or layer).
+	Progress func(what string, done, total int64)
+	// Warn receives problems that do not stop the source from being served.
+	Warn func(msg string)
+}
+
+// Limits on what is parsed whole.
+const (
+	maxJSON      = 64 << 20 // index.json, manifest.json
+	maxBlobJSON  = 16 << 20 // a manifest, index or config blob
+	maxNesting   = 32       // index -> index -> ... depth
+	verifyInline = 64 << 20 // layers up to this size are hashed when indexed
+)
+
+// Source is an opened image source. It is safe for concurrent use.
+type Source struct {
+	Path string
+	Kind Kind
+
+	// Files holds the top-level files as served: oci-layout and index.json
+	// (synthesised for a legacy docker save), manifest.json and repositories
+	// as found.
+	Files map[string][]byte
+	index ocispec.Index
+
+	refs  []Ref
+	extra []ocispec.Descriptor // manifests known only from manifest.json
+
+	st    *store
+	opts  Options
+	cache *tarindex.Cache
+
+	mu     sync.Mutex
+	blobs  map[digest.Digest][]byte // parsed JSON blobs, by digest
+	layers map[digest.Digest]*layerSlot
+}
+
+// Open detects what path holds, by content, and opens it.
+func Open(ctx context.Context, path string, o Options) (*Source, error) {
+	s, err := open(ctx, path, o)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return s, nil
+}
+
+func open(ctx context.Context, path string, o Options) (*Source, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	s := &Source{Path: path, opts: o, Files: map[string][]byte{}, blobs: map[digest.Digest][]byte{}, layers: map[digest.Digest]*layerSlot{}}
+	if o.CacheDir != "" {
+		s.cache = &tarindex.Cache{Dir: o.CacheDir}
+	}
+	if st.IsDir() {
+		s.Kind = KindLayoutDir
+		s.st = newDirStore(path)
+	} else {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		a, err := tarindex.Open(ctx, f, st.Size(), fileKey(path, st), tarindex.Options{Cache: s.cache, Progress: s.progress(filepath.Base(path))})
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("%w: %v", ErrUnknownShape, err)
+		}
+		if len(a.Entries) == 0 {
+			f.Close()
+			return nil, fmt.Errorf("%w: empty or not a tar archive", ErrUnknownShape)
+		}
+		for _, w := range a.Warnings {
+			s.warn("%s", w)
+		}
+		s.Kind = KindOCIArchive
+		s.st = newTarStore(a)
+	}
+	for _, name := range []string{"oci-layout", "index.json", "manifest.json", "repositories"} {
+		if !s.st.has(name) {
+			continue
+		}
+		b, err := s.st.readFile(name, maxJSON)
+		if err != nil {
+			return nil, err
+		}
+		s.Files[name] = b
+	}
+	_, hasIndex := s.Files["index.json"]
+	_, hasDocker := s.Files["manifest.json"]
+	switch {
+	case hasIndex:
+		if err := json.Unmarshal(s.Files["index.json"], &s.index); err != nil {
+			return nil, fmt.Errorf("%w: index.json: %v", ErrInvalid, err)
+		}
+		s.refsFromIndex()
+		if hasDocker {
+			if s.Kind == KindLayoutDir {
+				s.warn("manifest.json beside index.json in a layout directory: read as a docker save")
+			}
+			s.Kind = KindDockerSave
+			if err := s.readDockerManifest(ctx); err != nil {
+				return nil, err
+			}
+		}
+	case hasDocker:
+		s.Kind = KindDockerLegacy
+		if err := s.readDockerManifest(ctx); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("%w: no index.json or manifest.json", ErrUnknownShape)
+	}
+	return s, nil
+}
+
+// fileKey identifies an outer archive for the index cache: the same path,
+// size, modification time and inode mean the same bytes.
+func fileKey(path string, st os.FileInfo) string {
+	abs, _ := filepath.Abs(path)
+	var ino uint64
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+		ino = sys.Ino
+	}
+	h := sha256.Sum256(fmt.Appendf(nil, "%s\x00%d\x00%d\x00%d", abs, st.Size(), st.ModTime().UnixNano(), ino))
+	return fmt.Sprintf("file-%x", h[:16])
+}
+
+func (s *Source) warn(format string, args ...any) {
+	if s.opts.Warn != nil {
+		s.opts.Warn(fmt.Sprintf("%s: %s", s.Path, fmt.Sprintf(format, args...)))
+	}
+}
+
+func (s *Source) progress(what string) func(done, total int64) {
+	if s.opts.Progress == nil {
+		return nil
+	}
+	return func(done, total int64) { s.opts.Progress(what, done, total) }
+}
+
+// Index returns the parsed index.json as served.
+func (s *Source) Index() ocispec.Index { return s.index }
+
+// Blob returns the bytes of blob d, read in place.
+func (s *Source) Blob(d digest.Digest) (io.ReaderAt, int64, error) {
+	return s.st.blob(d)
+}
+
+// Blobs lists the digests of every blob the source holds, sorted.
+func (s *Source) Blobs() []digest.Digest { return s.st.list() }
+
+// readJSONBlob reads a manifest, index or config blob whole, checks its
+// digest and remembers it.
+func (s *Source) readJSONBlob(desc ocispec.Descriptor) ([]byte, error) {
+	s.mu.Lock()
+	b, ok := s.blobs[desc.Digest]
+	s.mu.Unlock()
+	if ok {
+		return b, nil
+	}
+	r, size, err := s.st.blob(desc.Digest)
+	if err != nil {
+		return nil, err
+	}
+	b, err = readAll(r, size, maxBlobJSON, desc.Digest.String())
+	if err != nil {
+		return nil, err
+	}
+	if err := verify(desc.Digest, b); err != nil {
+		return nil, err
+	}
+	if desc.Size != 0 && desc.Size != int64(len(b)) {
+		s.warn("blob %s: descriptor says %d bytes, blob has %d (digest matches)", desc.Digest, desc.Size, len(b))
+	}
+	s.mu.Lock()
+	s.blobs[desc.Digest] = b
+	s.mu.Unlock()
+	return b, nil
+}
+
+func verify(d digest.Digest, b []byte) error {
+	if !d.Algorithm().Available() {
+		return nil
+	}
+	if got := d.Algorithm().FromBytes(b); got != d {
+		return fmt.Errorf("%w: blob %s hashes to %s", ErrDigest, d, got)
+	}
+	return nil
+}
+
+// IsNotFound reports whether err means something is absent.
+func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) || errors.Is(err, os.ErrNotExist) }

@@ -1,0 +1,168 @@
+package tarindex
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+)
+
+// counter counts the bytes taken from r, so that after archive/tar has
+// parsed a header the position is where the entry's data begins. It passes
+// Seek through so tar skips data by seeking when the source allows it.
+type counter struct {
+	r   io.Reader
+	pos int64
+}
+
+func (c *counter) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.pos += int64(n)
+	return n, err
+}
+
+type seekCounter struct{ *counter }
+
+func (c seekCounter) Seek(off int64, whence int) (int64, error) {
+	s := c.r.(io.Seeker)
+	n, err := s.Seek(off, whence)
+	if err == nil {
+		c.pos = n
+	}
+	return n, err
+}
+
+// Build reads the tar archive from r once, from its start, and indexes it.
+// Data is skipped by seeking when r is an io.Seeker, so an uncompressed
+// archive costs one read per header. A stream that ends without the
+// end-of-archive blocks (umoci 0.4.7 writes such layers) is accepted.
+func Build(ctx context.Context, r io.Reader) (*Index, error) {
+	c := &counter{r: r}
+	var tr *tar.Reader
+	if _, ok := r.(io.Seeker); ok {
+		tr = tar.NewReader(seekCounter{c})
+	} else {
+		tr = tar.NewReader(c)
+	}
+	ix := &Index{}
+	var next int64 // where the next logical header starts
+	for n := 0; ; n++ {
+		if n%1024 == 0 && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				return nil, fmt.Errorf("%w: truncated archive at offset %d", ErrHeader, c.pos)
+			}
+			return nil, fmt.Errorf("%w at offset %d: %v", ErrHeader, next, err)
+		}
+		e, err := entryOf(hdr)
+		e.Offset = c.pos
+		e.Header = next
+		if !e.Sparse {
+			next = e.Offset + blockAlign(dataSize(hdr))
+		} else {
+			next = -1 // unknown: a sparse entry's physical size is not in hdr
+		}
+		if err != nil {
+			ix.Warnings = append(ix.Warnings, err.Error())
+			continue
+		}
+		ix.Entries = append(ix.Entries, e)
+	}
+	ix.Size = c.pos
+	return ix, nil
+}
+
+func blockAlign(n int64) int64 { return (n + 511) &^ 511 }
+
+// dataSize is the number of data bytes following a non-sparse header.
+func dataSize(h *tar.Header) int64 {
+	switch h.Typeflag {
+	case tar.TypeLink, tar.TypeSymlink, tar.TypeChar, tar.TypeBlock, tar.TypeDir, tar.TypeFifo:
+		return 0
+	}
+	return h.Size
+}
+
+func entryOf(h *tar.Header) (Entry, error) {
+	e := Entry{
+		Type:     h.Typeflag,
+		Mode:     h.Mode,
+		Uid:      h.Uid,
+		Gid:      h.Gid,
+		Size:     h.Size,
+		ModTime:  h.ModTime.UnixNano(),
+		Devmajor: h.Devmajor,
+		Devminor: h.Devminor,
+		Linkname: h.Linkname,
+	}
+	if e.Type == tar.TypeRegA {
+		e.Type = tar.TypeReg
+	}
+	if h.Typeflag == tar.TypeGNUSparse || hasSparsePAX(h) {
+		e.Sparse = true
+		e.Type = tar.TypeReg
+	}
+	if dataSize(h) == 0 {
+		e.Size = 0
+	}
+	for k, v := range h.PAXRecords {
+		if name, ok := strings.CutPrefix(k, "SCHILY.xattr."); ok {
+			if e.Xattrs == nil {
+				e.Xattrs = map[string]string{}
+			}
+			e.Xattrs[name] = v
+		}
+	}
+	name, err := CleanName(h.Name)
+	if err != nil {
+		return e, err
+	}
+	e.Name = name
+	if h.Typeflag == tar.TypeLink {
+		target, err := CleanName(h.Linkname)
+		if err != nil || target == "" {
+			return e, fmt.Errorf("%w: hard link %q -> %q", ErrUnsafePath, h.Name, h.Linkname)
+		}
+		e.Linkname = target
+	}
+	switch e.Type {
+	case tar.TypeReg, tar.TypeLink, tar.TypeSymlink, tar.TypeChar, tar.TypeBlock, tar.TypeDir, tar.TypeFifo:
+	default:
+		return e, fmt.Errorf("%w: %q has type %q", ErrUnsupported, h.Name, h.Typeflag)
+	}
+	return e, nil
+}
+
+func hasSparsePAX(h *tar.Header) bool {
+	for k := range h.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return true
+		}
+	}
+	return false
+}
+
+// CleanName turns a tar entry name into a clean relative path ("" for the
+// root itself). Names that climb out of the root, or hold NUL, are refused:
+// extraction tools differ on them and layoutfs never serves outside its tree.
+func CleanName(name string) (string, error) {
+	if strings.IndexByte(name, 0) >= 0 {
+		return "", fmt.Errorf("%w: %q holds NUL", ErrUnsafePath, name)
+	}
+	p := path.Clean("/" + name)
+	for _, part := range strings.Split(name, "/") {
+		if part == ".." {
+			return "", fmt.Errorf("%w: %q", ErrUnsafePath, name)
+		}
+	}
+	return strings.TrimPrefix(p, "/"), nil
+}

@@ -1,0 +1,118 @@
+package tarindex
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Cache keeps indexes (and, for compressed archives, their uncompressed
+// bytes) under a directory, keyed by blob digest, so a second mount of the
+// same archive does no pass over it. Entries are written to a temporary file
+// and renamed into place, and are checked on load: a corrupt or stale entry
+// is rebuilt, never trusted.
+type Cache struct {
+	Dir string
+}
+
+// cacheVersion changes whenever the stored form of Index changes.
+const cacheVersion = 1
+
+var cacheMagic = []byte("layoutfs-tarindex\n")
+
+func (c *Cache) path(kind, key string) string {
+	safe := strings.NewReplacer(":", "-", "/", "_").Replace(key)
+	return filepath.Join(c.Dir, kind, safe)
+}
+
+// LoadIndex returns the stored index for key, or false when there is none
+// or it does not check out.
+func (c *Cache) LoadIndex(key string) (*Index, bool) {
+	if c == nil {
+		return nil, false
+	}
+	b, err := os.ReadFile(c.path("index", key))
+	if err != nil {
+		return nil, false
+	}
+	ix, err := decodeIndex(b)
+	if err != nil {
+		os.Remove(c.path("index", key))
+		return nil, false
+	}
+	return ix, true
+}
+
+// StoreIndex saves ix under key.
+func (c *Cache) StoreIndex(key string, ix *Index) error {
+	if c == nil {
+		return nil
+	}
+	b, err := encodeIndex(ix)
+	if err != nil {
+		return err
+	}
+	return writeAtomic(c.path("index", key), b)
+}
+
+// encodeIndex lays out magic, version, gob body, sha256 of the body.
+func encodeIndex(ix *Index) ([]byte, error) {
+	var body bytes.Buffer
+	if err := gob.NewEncoder(&body).Encode(ix); err != nil {
+		return nil, fmt.Errorf("encode index: %w", err)
+	}
+	var out bytes.Buffer
+	out.Write(cacheMagic)
+	out.WriteByte(cacheVersion)
+	out.Write(body.Bytes())
+	sum := sha256.Sum256(body.Bytes())
+	out.Write(sum[:])
+	return out.Bytes(), nil
+}
+
+var errBadCache = errors.New("tarindex: bad cache entry")
+
+func decodeIndex(b []byte) (*Index, error) {
+	if !bytes.HasPrefix(b, cacheMagic) || len(b) < len(cacheMagic)+1+sha256.Size {
+		return nil, errBadCache
+	}
+	b = b[len(cacheMagic):]
+	if b[0] != cacheVersion {
+		return nil, errBadCache
+	}
+	body, sum := b[1:len(b)-sha256.Size], b[len(b)-sha256.Size:]
+	if got := sha256.Sum256(body); !bytes.Equal(got[:], sum) {
+		return nil, errBadCache
+	}
+	var ix Index
+	if err := gob.NewDecoder(bytes.NewReader(body)).Decode(&ix); err != nil {
+		return nil, fmt.Errorf("%w: %v", errBadCache, err)
+	}
+	return &ix, nil
+}
+
+// writeAtomic writes b to name through a temporary file and a rename, so a
+// reader sees the old content or the new, never a part.
+func writeAtomic(name string, b []byte) error {
+	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(name), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), name)
+}
