@@ -1,0 +1,188 @@
+package mount
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+)
+
+// The daemon protocol. `layoutfs mount` must return only once the tree is
+// served, and must fail, with the daemon's own message, when it is not.
+//
+//  1. The parent calls Daemonize(args, logPath). It starts its own
+//     executable again with args, in a new session (no terminal, so no
+//     SIGHUP or ^C), stdin on /dev/null and stdout/stderr on logPath (or
+//     /dev/null), and with the write end of a pipe as file descriptor 3,
+//     announced in the environment as LAYOUTFS_DAEMON=3.
+//  2. The child sees IsDaemonChild() true, sets everything up (open the
+//     source, Mount) and calls NotifyReady exactly once: NotifyReady(nil)
+//     once Mount has returned, or NotifyReady(err) and exits non-zero.
+//     NotifyReady writes "ready\n" or "error: <message>" and closes the
+//     pipe. Then the child serves (ServeUntilSignal) until unmounted.
+//  3. The parent reads the pipe to its end. "ready\n" makes Daemonize
+//     return nil, leaving the child running; an error message is returned
+//     as the error; nothing at all means the child died first, and its
+//     exit status is returned.
+//
+// Paths in args are resolved in the child's working directory, which is
+// the parent's; pass absolute paths all the same.
+const daemonEnv = "LAYOUTFS_DAEMON"
+
+const readyMsg = "ready\n"
+const errorPrefix = "error: "
+
+// Daemonize starts the daemon described above and waits until it serves
+// the tree or fails. args are the arguments for the daemon (without the
+// program name), normally the mount command line itself; logPath, if not
+// empty, receives the daemon's stderr, appended.
+func Daemonize(args []string, logPath string) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("start daemon: %w", err)
+	}
+	devnull, err := os.Open(os.DevNull)
+	if err != nil {
+		return fmt.Errorf("start daemon: %w", err)
+	}
+	defer devnull.Close()
+	out, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if logPath != "" {
+		out, err = os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	}
+	if err != nil {
+		return fmt.Errorf("start daemon: log: %w", err)
+	}
+	defer out.Close()
+	r, w, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("start daemon: %w", err)
+	}
+	defer r.Close()
+
+	cmd := exec.Command(exe, args...)
+	cmd.Env = append(os.Environ(), daemonEnv+"=3")
+	cmd.ExtraFiles = []*os.File{w} // fd 3 in the child
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	err = cmd.Start()
+	// Our copy of the write end must go, or we would never see EOF when
+	// the child dies without a word.
+	w.Close()
+	if err != nil {
+		return fmt.Errorf("start daemon: %w", err)
+	}
+
+	msg, err := io.ReadAll(io.LimitReader(r, 64<<10))
+	if err != nil {
+		return fmt.Errorf("daemon: %w", err)
+	}
+	switch s := string(msg); {
+	case s == readyMsg:
+		// The child lives on without us; nothing to wait for.
+		return cmd.Process.Release()
+	case strings.HasPrefix(s, errorPrefix):
+		cmd.Wait() // it exits after reporting; reap it
+		return errors.New(strings.TrimPrefix(s, errorPrefix))
+	case s == "":
+		werr := cmd.Wait()
+		if werr == nil {
+			werr = errors.New("exit status 0")
+		}
+		if logPath != "" {
+			return fmt.Errorf("daemon exited before serving: %v (see %s)", werr, logPath)
+		}
+		return fmt.Errorf("daemon exited before serving: %v", werr)
+	default:
+		cmd.Process.Kill()
+		cmd.Wait()
+		return fmt.Errorf("daemon: unexpected message %q", s)
+	}
+}
+
+// daemon is the child's end of the protocol, set up on first use.
+var daemon struct {
+	once     sync.Once
+	mu       sync.Mutex // guards pipe
+	pipe     *os.File   // nil when not a daemon child, or after NotifyReady
+	isDaemon bool
+}
+
+func daemonSetup() {
+	daemon.once.Do(func() {
+		v, ok := os.LookupEnv(daemonEnv)
+		if !ok {
+			return
+		}
+		// Programs we start (fusermount3) are not daemon children.
+		os.Unsetenv(daemonEnv)
+		fd, err := strconv.Atoi(v)
+		if err != nil || fd < 3 {
+			return
+		}
+		// Not inherited by programs we start, which would keep the
+		// parent waiting for EOF after we die.
+		syscall.CloseOnExec(fd)
+		daemon.pipe = os.NewFile(uintptr(fd), "layoutfs-daemon")
+		daemon.isDaemon = true
+	})
+}
+
+// IsDaemonChild reports whether this process was started by Daemonize and
+// must call NotifyReady.
+func IsDaemonChild() bool {
+	daemonSetup()
+	return daemon.isDaemon
+}
+
+// NotifyReady tells the parent waiting in Daemonize that the tree is
+// served (err nil) or why it will not be. Only the first call counts;
+// outside a daemon child it does nothing.
+func NotifyReady(err error) {
+	daemonSetup()
+	daemon.mu.Lock()
+	defer daemon.mu.Unlock()
+	if daemon.pipe == nil {
+		return
+	}
+	msg := readyMsg
+	if err != nil {
+		msg = errorPrefix + err.Error()
+	}
+	// A failed write means the parent is gone; there is nobody to tell.
+	io.WriteString(daemon.pipe, msg)
+	daemon.pipe.Close()
+	daemon.pipe = nil
+}
+
+// ServeUntilSignal serves until the mount goes away. SIGINT or SIGTERM
+// unmounts it (lazily if busy) and then waits until the kernel lets go,
+// so the process exits with nothing left mounted. It is for `mount -f`
+// and for the daemon child alike.
+func ServeUntilSignal(srv *Server) error {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+
+	done := make(chan struct{})
+	go func() {
+		srv.Wait()
+		close(done)
+	}()
+	for {
+		select {
+		case <-done:
+			return nil
+		case <-sigs:
+			if err := srv.Unmount(); err != nil {
+				return err
+			}
+		}
+	}
+}

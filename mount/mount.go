@@ -1,0 +1,210 @@
+// Package mount serves an fs tree over FUSE (go-fuse v2) and manages the
+// mount's life: checks before mounting, unmounting (also of mounts whose
+// daemon died), and the sshfs-style fork that makes `layoutfs mount`
+// return only once the tree is served.
+package mount
+
+import (
+	"errors"
+	"fmt"
+	iofs "io/fs"
+	"log"
+	"os"
+	"os/exec"
+	"sync"
+	"syscall"
+
+	fusefs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	lfs "github.com/layoutfs/layoutfs/fs"
+)
+
+// fsType is the FUSE subtype: mounts show up as type "fuse.layoutfs", which
+// is also how Unmount recognises ours.
+const fsType = "layoutfs"
+
+// ErrNoFUSE is returned when the kernel's FUSE device is missing.
+var ErrNoFUSE = errors.New("no FUSE: /dev/fuse not found; install fuse3 or run with --device /dev/fuse")
+
+// Options configure a mount.
+type Options struct {
+	// FsName is shown as the source in /proc/mounts and df; use the
+	// SOURCE path.
+	FsName string
+	// Debug logs every FUSE request and reply.
+	Debug bool
+	// AllowOther lets users other than the mounting one see the tree
+	// (as non-root it needs user_allow_other in /etc/fuse.conf).
+	AllowOther bool
+	// Options are extra mount options, as given to -o and split at commas.
+	// "ro" is accepted and implied; "rw" is refused.
+	Options []string
+	// Logger receives errors the kernel only sees as EIO, and handler
+	// panics. Nil means log.Default().
+	Logger *log.Logger
+}
+
+// Server is a served mount.
+type Server struct {
+	srv  *fuse.Server
+	mnt  string
+	mu   sync.Mutex // serialises Unmount: go-fuse's is not safe to call concurrently
+	done bool       // unmounted by us
+}
+
+// Mountpoint returns the absolute path the tree is mounted on.
+func (s *Server) Mountpoint() string { return s.mnt }
+
+// Wait blocks until the mount is gone: unmounted by Unmount, by
+// `layoutfs umount`, or by umount(8).
+func (s *Server) Wait() { s.srv.Wait() }
+
+// Unmount unmounts the tree. If it is busy (a shell sitting in it, an open
+// file), it is detached lazily instead: it disappears from the namespace
+// now and the daemon serves the open files until they are closed, when
+// Wait returns.
+func (s *Server) Unmount() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done {
+		return nil
+	}
+	if err := s.srv.Unmount(); err != nil {
+		if derr := detach(s.mnt); derr != nil {
+			return fmt.Errorf("unmount %s: %w (lazy unmount: %v)", s.mnt, err, derr)
+		}
+	}
+	s.done = true
+	return nil
+}
+
+// Mount serves root on mountpoint and returns once the kernel has
+// completed the FUSE handshake, so the tree can be used right away. The
+// mount is read-only, nosuid and nodev: image contents are not trusted.
+//
+// As root it calls mount(2) directly; otherwise (or if that is refused,
+// as in a container without CAP_SYS_ADMIN) it goes through fusermount3.
+func Mount(root lfs.Dir, mountpoint string, o Options) (*Server, error) {
+	mnt, err := checkMountpoint(mountpoint)
+	if err != nil {
+		return nil, err
+	}
+	opts, err := fuseOptions(o)
+	if err != nil {
+		return nil, fmt.Errorf("mount %s: %w", mountpoint, err)
+	}
+	rootNode := &node{n: root, m: &shared{log: opts.Logger}}
+	if ino := root.Attr().Ino; ino != 0 {
+		// Keep the tree's numbering for the root too, so stat agrees
+		// with the tree and no child can alias the root's default Ino 1.
+		opts.RootStableAttr = &fusefs.StableAttr{Ino: ino}
+	}
+	srv, err := fusefs.Mount(mnt, rootNode, opts)
+	if err != nil {
+		return nil, fmt.Errorf("mount %s: %w", mountpoint, explainMountErr(err))
+	}
+	return &Server{srv: srv, mnt: mnt}, nil
+}
+
+// fuseOptions builds go-fuse's options from ours.
+func fuseOptions(o Options) (*fusefs.Options, error) {
+	logger := o.Logger
+	if logger == nil {
+		logger = log.Default()
+	}
+	entry, attr, negative := entryTimeout, attrTimeout, negativeTimeout
+	opts := &fusefs.Options{
+		EntryTimeout:    &entry,
+		AttrTimeout:     &attr,
+		NegativeTimeout: &negative,
+		// Modes come from the archive; a 0000 file stays 0000.
+		NullPermissions: true,
+		Logger:          logger,
+	}
+	mo := &opts.MountOptions
+	mo.FsName = o.FsName
+	mo.Name = fsType
+	mo.Debug = o.Debug
+	mo.Logger = logger
+	mo.AllowOther = o.AllowOther
+	// With mount(2), read-only is a flag (the kernel's FUSE option parser
+	// rejects "ro"); fusermount3 takes it as an option.
+	mo.DirectMount = os.Geteuid() == 0
+	mo.DirectMountFlags = syscall.MS_RDONLY | syscall.MS_NOSUID | syscall.MS_NODEV
+	if !mo.DirectMount {
+		if _, err := exec.LookPath("fusermount3"); err != nil {
+			if _, err := exec.LookPath("fusermount"); err != nil {
+				return nil, errors.New("no fusermount3: install fuse3 to mount as a non-root user")
+			}
+		}
+		mo.Options = append(mo.Options, "ro", "nosuid", "nodev")
+	}
+	for _, opt := range o.Options {
+		switch opt {
+		case "", "ro":
+		case "rw":
+			return nil, errors.New("option rw: layoutfs mounts are read-only")
+		case "allow_other":
+			mo.AllowOther = true
+		default:
+			mo.Options = append(mo.Options, opt)
+		}
+	}
+	return opts, nil
+}
+
+// checkMountpoint turns the usual mistakes into clear errors before the
+// kernel turns them into terse ones, and returns the canonical path.
+func checkMountpoint(mountpoint string) (string, error) {
+	if _, err := os.Stat("/dev/fuse"); errors.Is(err, iofs.ErrNotExist) {
+		return "", ErrNoFUSE
+	}
+	fi, err := os.Stat(mountpoint)
+	switch {
+	case errors.Is(err, syscall.ENOTCONN):
+		return "", fmt.Errorf("mountpoint %s: a FUSE mount whose daemon died is still there; run 'layoutfs umount %s'", mountpoint, mountpoint)
+	case errors.Is(err, iofs.ErrNotExist):
+		return "", fmt.Errorf("mountpoint %s: does not exist", mountpoint)
+	case err != nil:
+		return "", fmt.Errorf("mountpoint %s: %w", mountpoint, err)
+	case !fi.IsDir():
+		return "", fmt.Errorf("mountpoint %s: not a directory", mountpoint)
+	}
+	mnt, err := canonical(mountpoint)
+	if err != nil {
+		return "", fmt.Errorf("mountpoint %s: %w", mountpoint, err)
+	}
+	m, ok, err := findMount(mnt)
+	if err != nil {
+		// No /proc: fall back to comparing devices with the parent, which
+		// misses bind mounts but catches the common case.
+		ok = !sameDevAsParent(mnt)
+		m.fstype = "unknown"
+	}
+	if ok {
+		return "", fmt.Errorf("mountpoint %s: busy: already a mount point (%s)", mountpoint, m.fstype)
+	}
+	return mnt, nil
+}
+
+// sameDevAsParent reports whether dir is on the same device as its
+// parent, that is, not a mount point. "/" counts as one.
+func sameDevAsParent(dir string) bool {
+	var st, parent syscall.Stat_t
+	if syscall.Stat(dir, &st) != nil || syscall.Stat(dir+"/..", &parent) != nil {
+		return true
+	}
+	return st.Dev == parent.Dev && st.Ino != parent.Ino
+}
+
+// explainMountErr adds a hint to the errors mount(2) gives for causes the
+// user can fix.
+func explainMountErr(err error) error {
+	switch {
+	case errors.Is(err, syscall.EPERM):
+		return fmt.Errorf("%w (not permitted: need root or fusermount3, and in a container CAP_SYS_ADMIN or --device /dev/fuse)", err)
+	case errors.Is(err, syscall.EINVAL):
+		return fmt.Errorf("%w (check the -o options)", err)
+	}
+	return err
+}
