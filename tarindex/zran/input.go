@@ -113,8 +113,8 @@ func (d *inflater) toBytes() error {
 	if err := d.checkPhantom(); err != nil {
 		return err
 	}
-	real := d.nbits - d.phantom
-	d.inPos -= int(real / 8)
+	unread := d.nbits - d.phantom
+	d.inPos -= int(unread / 8)
 	d.bits, d.nbits, d.phantom = 0, 0, 0
 	return nil
 }
