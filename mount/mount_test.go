@@ -1,0 +1,425 @@
+package mount_test
+
+import (
+	"bytes"
+	"errors"
+	iofs "io/fs"
+	"log"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	lfs "github.com/layoutfs/layoutfs/fs"
+	"github.com/layoutfs/layoutfs/mount"
+	"golang.org/x/sys/unix"
+)
+
+// requireFUSE skips, loudly, where the kernel has no FUSE device; the
+// rest of the suite (ls, cat, cp) does not need it.
+func requireFUSE(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		t.Skipf("!!! SKIPPING FUSE TEST %s: /dev/fuse is missing (%v); these tests need FUSE (run with --device /dev/fuse) !!!", t.Name(), err)
+	}
+}
+
+// testMount mounts root on a fresh directory and unmounts it when the test
+// ends.
+func testMount(t *testing.T, root lfs.Dir) string {
+	mnt, _ := testMountLog(t, root)
+	return mnt
+}
+
+// testMountLog is testMount that also returns what the mount logged.
+func testMountLog(t *testing.T, root lfs.Dir) (string, *syncBuffer) {
+	t.Helper()
+	requireFUSE(t)
+	mnt := t.TempDir()
+	logs := new(syncBuffer)
+	srv, err := mount.Mount(root, mnt, mount.Options{
+		FsName: "test:" + t.Name(),
+		Logger: log.New(logs, "", 0),
+	})
+	if err != nil {
+		t.Fatalf("Mount: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := srv.Unmount(); err != nil {
+			t.Errorf("Unmount: %v", err)
+		}
+		srv.Wait()
+		if logs.Len() > 0 {
+			t.Logf("mount log:\n%s", logs)
+		}
+	})
+	return mnt, logs
+}
+
+// syncBuffer is a bytes.Buffer safe for the mount's many goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func (s *syncBuffer) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Len()
+}
+
+func TestReaddir(t *testing.T) {
+	mnt := testMount(t, testTree())
+	ents, err := os.ReadDir(mnt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	types := map[string]iofs.FileMode{}
+	for _, e := range ents {
+		got = append(got, e.Name())
+		types[e.Name()] = e.Type()
+	}
+	want := []string{"abs", "big", "bin", "boom", "broken", "dev", "hello.txt", "link", "odd", "panicdir", "tmp", "usr", "zero"}
+	if !slices.Equal(got, want) {
+		t.Errorf("ReadDir = %q, want %q", got, want)
+	}
+	for name, typ := range map[string]iofs.FileMode{"bin": iofs.ModeDir, "link": iofs.ModeSymlink, "hello.txt": 0} {
+		if types[name] != typ {
+			t.Errorf("%s: type %v, want %v", name, types[name], typ)
+		}
+	}
+	devs, err := os.ReadDir(filepath.Join(mnt, "dev"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(devs) != 3 || devs[0].Type() != iofs.ModeNamedPipe || devs[1].Type() != iofs.ModeDevice|iofs.ModeCharDevice || devs[2].Type() != iofs.ModeDevice {
+		t.Errorf("dev entries: %v", devs)
+	}
+	// Twice, through the kernel's cached listing.
+	again, err := os.ReadDir(mnt)
+	if err != nil || len(again) != len(want) {
+		t.Errorf("second ReadDir: %d entries, %v", len(again), err)
+	}
+}
+
+func lstat(t *testing.T, path string) (os.FileInfo, *syscall.Stat_t) {
+	t.Helper()
+	fi, err := os.Lstat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi, fi.Sys().(*syscall.Stat_t)
+}
+
+func TestStat(t *testing.T) {
+	tree := testTree()
+	mnt := testMount(t, tree)
+
+	fi, st := lstat(t, filepath.Join(mnt, "hello.txt"))
+	if fi.Mode() != 0o644 || fi.Size() != int64(len(helloTxt)) || st.Uid != 1000 || st.Gid != 1001 {
+		t.Errorf("hello.txt: mode %v size %d uid %d gid %d", fi.Mode(), fi.Size(), st.Uid, st.Gid)
+	}
+	if !fi.ModTime().Equal(testMtime) {
+		t.Errorf("hello.txt: mtime %v, want %v", fi.ModTime(), testMtime)
+	}
+	if want := tree.kids["hello.txt"].Attr().Ino; st.Ino != want {
+		t.Errorf("hello.txt: ino %d, want %d", st.Ino, want)
+	}
+	if st.Blocks != 1 {
+		t.Errorf("hello.txt: %d blocks, want 1", st.Blocks)
+	}
+
+	_, rst := lstat(t, mnt)
+	if rst.Ino != rootIno {
+		t.Errorf("root ino %d, want %d", rst.Ino, rootIno)
+	}
+
+	// Hard links: one inode, two names, link count 2.
+	fi1, st1 := lstat(t, filepath.Join(mnt, "bin/sh"))
+	_, st2 := lstat(t, filepath.Join(mnt, "usr/bin/sh"))
+	if st1.Ino != shIno || st2.Ino != shIno || st1.Nlink != 2 || st2.Nlink != 2 {
+		t.Errorf("hard links: ino %d/%d nlink %d/%d, want %d and 2", st1.Ino, st2.Ino, st1.Nlink, st2.Nlink, shIno)
+	}
+	if fi1.Mode() != iofs.ModeSetuid|0o755 {
+		t.Errorf("bin/sh: mode %v", fi1.Mode())
+	}
+
+	for _, c := range []struct {
+		path string
+		mode iofs.FileMode
+		rdev uint64
+	}{
+		{"dev/null", iofs.ModeDevice | iofs.ModeCharDevice | 0o666, unix.Mkdev(1, 3)},
+		{"dev/sda", iofs.ModeDevice | 0o660, unix.Mkdev(259, 70000)},
+		{"dev/fifo", iofs.ModeNamedPipe | 0o600, 0},
+		{"tmp", iofs.ModeDir | iofs.ModeSticky | 0o777, 0},
+		{"zero", 0, 0},
+		{"link", iofs.ModeSymlink | 0o777, 0},
+	} {
+		fi, st := lstat(t, filepath.Join(mnt, c.path))
+		if fi.Mode() != c.mode || st.Rdev != c.rdev {
+			t.Errorf("%s: mode %v rdev %#x, want %v %#x", c.path, fi.Mode(), st.Rdev, c.mode, c.rdev)
+		}
+	}
+	if fi, _ := lstat(t, filepath.Join(mnt, "link")); fi.Size() != int64(len("hello.txt")) {
+		t.Errorf("link: size %d, want the target's length", fi.Size())
+	}
+
+	var sfs syscall.Statfs_t
+	if err := syscall.Statfs(mnt, &sfs); err != nil || sfs.Bsize != 4096 {
+		t.Errorf("statfs: %v bsize %d", err, sfs.Bsize)
+	}
+}
+
+func TestRead(t *testing.T) {
+	mnt := testMount(t, testTree())
+	b, err := os.ReadFile(filepath.Join(mnt, "hello.txt"))
+	if err != nil || string(b) != helloTxt {
+		t.Errorf("hello.txt = %q, %v", b, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(mnt, "zero")); err != nil || len(b) != 0 {
+		t.Errorf("empty file = %q, %v", b, err)
+	}
+
+	f, err := os.Open(filepath.Join(mnt, "big"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, off := range []int64{0, 1<<32 - 5, 5<<30 + 17, bigSize - 1000} {
+		buf := make([]byte, 300<<10)
+		n, err := f.ReadAt(buf, off)
+		want := int(min(int64(len(buf)), bigSize-off))
+		if n != want || (err != nil && n == len(buf)) {
+			t.Errorf("ReadAt(%d): %d bytes, %v; want %d", off, n, err, want)
+		}
+		for i := range n {
+			if buf[i] != byte((off+int64(i))%251) {
+				t.Fatalf("ReadAt(%d): byte %d is %d, want %d", off, i, buf[i], byte((off+int64(i))%251))
+			}
+		}
+	}
+}
+
+func TestReadlink(t *testing.T) {
+	mnt := testMount(t, testTree())
+	for name, want := range map[string]string{"link": "hello.txt", "abs": "/etc/passwd"} {
+		if got, err := os.Readlink(filepath.Join(mnt, name)); err != nil || got != want {
+			t.Errorf("Readlink(%s) = %q, %v; want %q", name, got, err, want)
+		}
+	}
+	// Relative links work through the mount like any other.
+	if b, err := os.ReadFile(filepath.Join(mnt, "link")); err != nil || string(b) != helloTxt {
+		t.Errorf("read through link: %q, %v", b, err)
+	}
+}
+
+func TestXattr(t *testing.T) {
+	mnt := testMount(t, testTree())
+	p := filepath.Join(mnt, "hello.txt")
+
+	buf := make([]byte, 64)
+	n, err := unix.Getxattr(p, "user.origin", buf)
+	if err != nil || string(buf[:n]) != "layer-0" {
+		t.Errorf("getxattr user.origin = %q, %v", buf[:n], err)
+	}
+	if n, err := unix.Getxattr(p, "user.origin", nil); err != nil || n != len("layer-0") {
+		t.Errorf("getxattr size = %d, %v", n, err)
+	}
+	if _, err := unix.Getxattr(p, "user.origin", make([]byte, 2)); err != unix.ERANGE {
+		t.Errorf("getxattr small buffer: %v, want ERANGE", err)
+	}
+	if n, err := unix.Getxattr(p, "user.empty", buf); err != nil || n != 0 {
+		t.Errorf("getxattr empty value = %d, %v", n, err)
+	}
+	if _, err := unix.Getxattr(p, "user.missing", buf); err != unix.ENODATA {
+		t.Errorf("getxattr missing: %v, want ENODATA", err)
+	}
+	if _, err := unix.Getxattr(filepath.Join(mnt, "bin"), "user.origin", buf); err != unix.ENODATA {
+		t.Errorf("getxattr on a node without xattrs: %v, want ENODATA", err)
+	}
+
+	n, err = unix.Listxattr(p, buf)
+	if got := string(buf[:n]); err != nil || got != "user.empty\x00user.origin\x00" {
+		t.Errorf("listxattr = %q, %v", got, err)
+	}
+	if n, err := unix.Listxattr(filepath.Join(mnt, "bin"), buf); err != nil || n != 0 {
+		t.Errorf("listxattr without xattrs = %d, %v", n, err)
+	}
+}
+
+func TestNotExist(t *testing.T) {
+	mnt := testMount(t, testTree())
+	for _, p := range []string{"nope", "bin/nope", "hello.txt/x"} {
+		_, err := os.Stat(filepath.Join(mnt, p))
+		if !errors.Is(err, iofs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
+			t.Errorf("stat %s: %v, want ENOENT", p, err)
+		}
+	}
+	// And again, now from the kernel's negative cache.
+	if _, err := os.Stat(filepath.Join(mnt, "nope")); !errors.Is(err, iofs.ErrNotExist) {
+		t.Errorf("second stat: %v", err)
+	}
+}
+
+func TestReadOnly(t *testing.T) {
+	mnt := testMount(t, testTree())
+	for name, op := range map[string]func() error{
+		"open for write": func() error {
+			f, err := os.OpenFile(filepath.Join(mnt, "hello.txt"), os.O_WRONLY, 0)
+			f.Close()
+			return err
+		},
+		"truncate": func() error { return os.Truncate(filepath.Join(mnt, "hello.txt"), 0) },
+		"create":   func() error { return os.WriteFile(filepath.Join(mnt, "new"), nil, 0o644) },
+		"mkdir":    func() error { return os.Mkdir(filepath.Join(mnt, "newdir"), 0o755) },
+		"remove":   func() error { return os.Remove(filepath.Join(mnt, "hello.txt")) },
+		"chmod":    func() error { return os.Chmod(filepath.Join(mnt, "hello.txt"), 0o600) },
+		"setxattr": func() error { return unix.Setxattr(filepath.Join(mnt, "hello.txt"), "user.x", []byte("y"), 0) },
+	} {
+		if err := op(); !errors.Is(err, syscall.EROFS) {
+			t.Errorf("%s: %v, want EROFS", name, err)
+		}
+	}
+}
+
+func TestErrorsAndPanics(t *testing.T) {
+	mnt, logs := testMountLog(t, testTree())
+	expect := func(what string, err, want error) {
+		t.Helper()
+		if !errors.Is(err, want) {
+			t.Errorf("%s: %v, want %v", what, err, want)
+		}
+	}
+	_, err := os.ReadFile(filepath.Join(mnt, "boom"))
+	expect("read of a panicking file", err, syscall.EIO)
+	_, err = os.ReadFile(filepath.Join(mnt, "broken"))
+	expect("read of a corrupt file", err, syscall.EIO)
+	_, err = os.Stat(filepath.Join(mnt, "odd/x"))
+	expect("lookup returning ErrUnsupported", err, syscall.ENOTSUP)
+	_, err = os.ReadDir(filepath.Join(mnt, "odd"))
+	expect("readdir of a corrupt dir", err, syscall.EIO)
+	_, err = os.Stat(filepath.Join(mnt, "panicdir/x"))
+	expect("lookup that panics", err, syscall.EIO)
+	_, err = os.ReadDir(filepath.Join(mnt, "panicdir"))
+	expect("readdir that panics", err, syscall.EIO)
+
+	// The mount survived all of it.
+	if b, err := os.ReadFile(filepath.Join(mnt, "hello.txt")); err != nil || string(b) != helloTxt {
+		t.Errorf("after panics: %q, %v", b, err)
+	}
+	_, err = os.ReadFile(filepath.Join(mnt, "boom"))
+	expect("second read of a panicking file", err, syscall.EIO)
+
+	// EIO hides the cause from the caller, so the log must have it.
+	for _, want := range []string{"panic in read /boom: corrupt tar entry", "read /broken: layer sha256:abc: tarindex: corrupt header", "panic in lookup /panicdir"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %q", want)
+		}
+	}
+}
+
+func TestMountpointErrors(t *testing.T) {
+	requireFUSE(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	busy := testMount(t, testTree())
+
+	for _, c := range []struct{ mnt, want string }{
+		{filepath.Join(dir, "missing"), "does not exist"},
+		{file, "not a directory"},
+		{busy, "already a mount point"},
+	} {
+		srv, err := mount.Mount(testTree(), c.mnt, mount.Options{})
+		if err == nil {
+			srv.Unmount()
+			t.Errorf("Mount(%s) succeeded, want %q", c.mnt, c.want)
+			continue
+		}
+		if !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), c.mnt) {
+			t.Errorf("Mount(%s): %v, want %q and the path", c.mnt, err, c.want)
+		}
+	}
+	if _, err := mount.Mount(testTree(), dir, mount.Options{Options: []string{"rw"}}); err == nil || !strings.Contains(err.Error(), "read-only") {
+		t.Errorf("Mount -o rw: %v", err)
+	}
+}
+
+func TestUnmountRefuses(t *testing.T) {
+	dir := t.TempDir()
+	if err := mount.Unmount(dir); err == nil || !strings.Contains(err.Error(), "not mounted") {
+		t.Errorf("Unmount(plain dir): %v", err)
+	}
+	if err := mount.Unmount(filepath.Join(dir, "missing")); err == nil {
+		t.Errorf("Unmount(missing): no error")
+	}
+	if mi, err := os.ReadFile("/proc/self/mountinfo"); err == nil && bytes.Contains(mi, []byte(" /proc ")) {
+		if err := mount.Unmount("/proc"); err == nil || !strings.Contains(err.Error(), "not a layoutfs mount") {
+			t.Errorf("Unmount(/proc): %v", err)
+		}
+	}
+}
+
+func TestServerUnmountThenUmount(t *testing.T) {
+	requireFUSE(t)
+	mnt := t.TempDir()
+	srv, err := mount.Mount(testTree(), mnt, mount.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A busy mount (an open file) is detached lazily rather than kept.
+	f, err := os.Open(filepath.Join(mnt, "hello.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Unmount(); err != nil {
+		t.Fatalf("Unmount of a busy mount: %v", err)
+	}
+	if mounted(t, mnt) {
+		t.Errorf("%s still mounted after Unmount", mnt)
+	}
+	// The open file is still served until closed.
+	buf := make([]byte, 5)
+	if _, err := f.ReadAt(buf, 0); err != nil || string(buf) != "hello" {
+		t.Errorf("read after lazy unmount: %q %v", buf, err)
+	}
+	f.Close()
+	srv.Wait()
+	if err := srv.Unmount(); err != nil {
+		t.Errorf("second Unmount: %v", err)
+	}
+}
+
+// mounted reports whether mnt is a mount point, from mountinfo.
+func mounted(t *testing.T, mnt string) bool {
+	t.Helper()
+	mi, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(mi)) {
+		if f := strings.Fields(line); len(f) > 4 && f[4] == mnt {
+			return true
+		}
+	}
+	return false
+}
