@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+
+	lfs "github.com/layoutfs/layoutfs/fs"
 )
 
 // The daemon protocol. `layoutfs mount` must return only once the tree is
@@ -25,7 +27,8 @@ import (
 //     source, Mount) and calls NotifyReady exactly once: NotifyReady(nil)
 //     once Mount has returned, or NotifyReady(err) and exits non-zero.
 //     NotifyReady writes "ready\n" or "error: <message>" and closes the
-//     pipe. Then the child serves (ServeUntilSignal) until unmounted.
+//     pipe. Then the child serves until unmounted. MountAndServe with
+//     NotifyReady as its ready callback does all of this step.
 //  3. The parent reads the pipe to its end. "ready\n" makes Daemonize
 //     return nil, leaving the child running; an error message is returned
 //     as the error; nothing at all means the child died first, and its
@@ -161,15 +164,46 @@ func NotifyReady(err error) {
 	daemon.pipe = nil
 }
 
-// ServeUntilSignal serves until the mount goes away. SIGINT or SIGTERM
-// unmounts it (lazily if busy) and then waits until the kernel lets go,
-// so the process exits with nothing left mounted. It is for `mount -f`
-// and for the daemon child alike.
+// MountAndServe mounts root on mountpoint and serves it until it is
+// unmounted, by `layoutfs umount` or umount(8), or until SIGINT or SIGTERM,
+// which unmount it (lazily if busy) and then wait until the kernel lets
+// go, so the process exits with nothing left mounted. ready, if not nil,
+// is called once with the result of Mount, before serving: NotifyReady in
+// a daemon child, or a message in the foreground.
+//
+// It is the whole life of `layoutfs mount`, foreground or daemon. Signals
+// are caught from before the mount starts, so a ^C that lands while
+// mounting still unmounts rather than leaving a dead mount behind.
+func MountAndServe(root lfs.Dir, mountpoint string, o Options, ready func(error)) error {
+	sigs := catchSignals()
+	defer signal.Stop(sigs)
+	srv, err := Mount(root, mountpoint, o)
+	if ready != nil {
+		ready(err)
+	}
+	if err != nil {
+		return err
+	}
+	return serve(srv, sigs)
+}
+
+// ServeUntilSignal is the serving half of MountAndServe, for a Server
+// mounted by the caller. A signal arriving between Mount and this call
+// kills the process and leaves the mount dead; prefer MountAndServe.
 func ServeUntilSignal(srv *Server) error {
+	sigs := catchSignals()
+	defer signal.Stop(sigs)
+	return serve(srv, sigs)
+}
+
+func catchSignals() chan os.Signal {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sigs)
+	return sigs
+}
 
+// serve waits for the mount to go away, unmounting it on a signal.
+func serve(srv *Server, sigs <-chan os.Signal) error {
 	done := make(chan struct{})
 	go func() {
 		srv.Wait()
