@@ -1,0 +1,106 @@
+package zran
+
+import (
+	"bufio"
+	"compress/gzip"
+	"io"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+)
+
+// BenchmarkBuild measures Build on the corpus and, in the same run, times
+// gzip -dc on the same file; the ratio metric is Build's speed over gzip's.
+func BenchmarkBuild(b *testing.B) {
+	path := benchCorpus(b)
+	size := corpusSize(b, path)
+	b.SetBytes(size)
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		f, err := os.Open(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := Build(f, io.Discard, Options{}); err != nil {
+			b.Fatal(err)
+		}
+		f.Close()
+	}
+	perBuild := time.Since(start) / time.Duration(b.N)
+	b.StopTimer()
+	perGzip := timeGzipDC(b, path)
+	b.ReportMetric(float64(size)/perGzip.Seconds()/1e6, "gzip-MB/s")
+	b.ReportMetric(perGzip.Seconds()/perBuild.Seconds(), "x-gzip")
+}
+
+// BenchmarkStdlibGzip is the compress/gzip reference on the same corpus.
+func BenchmarkStdlibGzip(b *testing.B) {
+	path := benchCorpus(b)
+	b.SetBytes(corpusSize(b, path))
+	for i := 0; i < b.N; i++ {
+		f, err := os.Open(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		zr, err := gzip.NewReader(bufio.NewReaderSize(f, 256<<10))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.Copy(io.Discard, zr); err != nil {
+			b.Fatal(err)
+		}
+		f.Close()
+	}
+}
+
+// timeGzipDC returns the best of three runs of gzip -dc path > /dev/null.
+func timeGzipDC(b *testing.B, path string) time.Duration {
+	best := time.Duration(1<<63 - 1)
+	for i := 0; i < 3; i++ {
+		cmd := exec.Command("gzip", "-dc", path)
+		devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cmd.Stdout = devnull
+		start := time.Now()
+		err = cmd.Run()
+		d := time.Since(start)
+		devnull.Close()
+		if err != nil {
+			b.Fatal(err)
+		}
+		best = min(best, d)
+	}
+	return best
+}
+
+var corpusSizes = map[string]int64{}
+
+// corpusSize is the uncompressed size of a gzip file, from a Build pass.
+func corpusSize(tb testing.TB, path string) int64 {
+	if n, ok := corpusSizes[path]; ok {
+		return n
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	n, err := io.Copy(io.Discard, mustGzip(tb, f))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	corpusSizes[path] = n
+	return n
+}
+
+func mustGzip(tb testing.TB, r io.Reader) *gzip.Reader {
+	zr, err := gzip.NewReader(bufio.NewReader(r))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return zr
+}

@@ -1,0 +1,247 @@
+package zran
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"sync"
+)
+
+// ReaderOptions tunes NewReader.
+type ReaderOptions struct {
+	// CacheSpans is how many partly or wholly decoded spans the reader keeps
+	// for later reads; zero means 4. Each holds up to Span + 32 KiB.
+	CacheSpans int
+}
+
+// Reader serves uncompressed bytes of an indexed gzip stream. ReadAt is
+// safe for concurrent use; reads of different spans decode in parallel.
+type Reader struct {
+	ix  *Index
+	src io.ReaderAt
+	err error // set when the index is unusable
+
+	mu       sync.Mutex
+	lru      []*spanCursor // most recently used last
+	maxSpans int
+}
+
+// NewReader returns a Reader over the compressed stream src described by ix.
+// The reader does not modify ix, which must not change while in use.
+func NewReader(ix *Index, src io.ReaderAt, o ReaderOptions) *Reader {
+	n := o.CacheSpans
+	if n <= 0 {
+		n = 4
+	}
+	return &Reader{ix: ix, src: src, err: ix.validate(), maxSpans: n}
+}
+
+// ReaderAt returns a Reader with default options over the compressed stream
+// src described by ix.
+func (ix *Index) ReaderAt(src io.ReaderAt) *Reader {
+	return NewReader(ix, src, ReaderOptions{})
+}
+
+// Size returns the uncompressed size of the stream.
+func (r *Reader) Size() int64 { return r.ix.Size }
+
+// ReadAt reads len(p) uncompressed bytes at offset off, following the
+// io.ReaderAt contract: it returns io.EOF when the stream ends before p is
+// full.
+func (r *Reader) ReadAt(p []byte, off int64) (int, error) {
+	if r.err != nil {
+		return 0, r.err
+	}
+	if off < 0 {
+		return 0, fmt.Errorf("%w: %d", ErrOffset, off)
+	}
+	n := 0
+	for n < len(p) && off < r.ix.Size {
+		c := r.cursor(r.ix.checkpointAt(off))
+		m, err := c.readAt(r, p[n:], off)
+		n += m
+		off += int64(m)
+		if err != nil {
+			return n, err
+		}
+	}
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// cursor returns the cached cursor of checkpoint i, creating it (and
+// evicting the least recently used one) if needed.
+func (r *Reader) cursor(i int) *spanCursor {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for k, c := range r.lru {
+		if c.cp == i {
+			copy(r.lru[k:], r.lru[k+1:])
+			r.lru[len(r.lru)-1] = c
+			return c
+		}
+	}
+	c := &spanCursor{cp: i}
+	if len(r.lru) >= r.maxSpans {
+		copy(r.lru, r.lru[1:])
+		r.lru = r.lru[:len(r.lru)-1]
+	}
+	r.lru = append(r.lru, c)
+	return c
+}
+
+// Cursor buffer geometry: reads decode a little past what they need so that
+// sequential reads do not resume the inflater for every small request, and
+// spans longer than maxSpanBuf are decoded through a sliding buffer.
+const (
+	readAhead  = 64 << 10
+	maxSpanBuf = 16 << 20
+	readerIn   = 64 << 10
+)
+
+var inflaterPool = sync.Pool{New: func() any { return newInflater(readerIn) }}
+
+// spanCursor is an inflater positioned inside the span of one checkpoint,
+// with the output decoded so far: buf[:d.o] holds the uncompressed bytes
+// starting at offset bufOut.
+type spanCursor struct {
+	mu     sync.Mutex
+	cp     int
+	end    int64 // uncompressed offset where the span ends
+	buf    []byte
+	bufOut int64
+	o      int       // valid bytes in buf
+	d      *inflater // nil before the first read and once the span is done
+	done   bool
+}
+
+func (c *spanCursor) readAt(r *Reader, p []byte, off int64) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.buf == nil || off < c.bufOut {
+		if err := c.restart(r); err != nil {
+			c.abandon()
+			return 0, err
+		}
+	}
+	n := 0
+	for n < len(p) && off < c.end {
+		if avail := c.bufOut + int64(c.o); off < avail {
+			m := copy(p[n:], c.buf[off-c.bufOut:c.o])
+			n += m
+			off += int64(m)
+			continue
+		}
+		want := min(off+int64(len(p)-n)+readAhead, c.end)
+		if err := c.decode(want); err != nil {
+			// Start over on the next read: the error may be transient.
+			c.abandon()
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// restart positions the cursor at its checkpoint.
+func (c *spanCursor) restart(r *Reader) error {
+	ix := r.ix
+	cp := &ix.Checkpoints[c.cp]
+	c.end = ix.spanEnd(c.cp)
+	size := int64(len(cp.Window)) + c.end - cp.Out
+	size = min(size, maxSpanBuf) + outSlack
+	if int64(cap(c.buf)) < size {
+		c.buf = make([]byte, size)
+	}
+	c.buf = c.buf[:size]
+	c.o = copy(c.buf, cp.Window)
+	c.bufOut = cp.Out - int64(c.o)
+	c.done = false
+
+	if c.d == nil {
+		c.d = inflaterPool.Get().(*inflater)
+	}
+	d := c.d
+	start := cp.In
+	if cp.Bits > 0 {
+		start--
+	}
+	end := ix.CompressedSize
+	if end == 0 {
+		end = math.MaxInt64
+	}
+	d.reset(io.NewSectionReader(r.src, start, end-start), start)
+	d.out, d.o, d.histLo = c.buf, c.o, 0
+	if cp.Bits > 0 {
+		b, err := d.readByte()
+		if err != nil {
+			return err
+		}
+		d.bits, d.nbits = uint64(b>>(8-cp.Bits)), uint(cp.Bits)
+	}
+	return nil
+}
+
+// decode inflates until the cursor holds the bytes before offset want.
+func (c *spanCursor) decode(want int64) error {
+	if c.done {
+		return fmt.Errorf("%w: stream ends before uncompressed offset %d", ErrIndex, want)
+	}
+	d := c.d
+	room := len(c.buf) - outSlack
+	if want-c.bufOut > int64(room) && d.o > windowSize {
+		c.slide()
+	}
+	limit := int(min(want-c.bufOut, int64(room)))
+	for d.o < limit {
+		ev, err := d.run(limit)
+		if err != nil {
+			return err
+		}
+		if ev == evStreamEnd {
+			_, _, more, err := d.nextMember()
+			if err != nil {
+				return err
+			}
+			if !more {
+				c.finish()
+				break
+			}
+		}
+	}
+	c.o = d.o
+	if c.bufOut+int64(c.o) >= c.end {
+		c.finish()
+	}
+	return nil
+}
+
+// slide drops decoded bytes, keeping the last window as history.
+func (c *spanCursor) slide() {
+	d := c.d
+	drop := d.o - windowSize
+	copy(c.buf, c.buf[drop:d.o])
+	d.o -= drop
+	d.histLo = max(d.histLo-drop, 0)
+	c.o = d.o
+	c.bufOut += int64(drop)
+}
+
+// abandon drops the cursor's state after an error.
+func (c *spanCursor) abandon() {
+	c.finish()
+	c.buf, c.o, c.done = nil, 0, false
+}
+
+// finish returns the inflater to the pool once the span is fully decoded.
+func (c *spanCursor) finish() {
+	if c.d == nil {
+		return
+	}
+	c.o = c.d.o
+	c.d.out, c.d.src = nil, nil
+	inflaterPool.Put(c.d)
+	c.d = nil
+	c.done = true
+}

@@ -1,0 +1,216 @@
+package zran
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"math/rand"
+	"sync"
+	"testing"
+)
+
+// gunzip is the reference decoder: compress/gzip in multistream mode.
+func gunzip(tb testing.TB, gz []byte) []byte {
+	tb.Helper()
+	zr := mustGzip(tb, bytes.NewReader(gz))
+	want, err := io.ReadAll(zr)
+	if err != nil {
+		tb.Fatalf("compress/gzip: %v", err)
+	}
+	return want
+}
+
+// checkStream builds an index of gz and compares the Build output and
+// random ranges read through checkpoints with the compress/gzip output.
+func checkStream(t *testing.T, gz []byte, span int64, seed int64) *Index {
+	t.Helper()
+	want := gunzip(t, gz)
+	var got bytes.Buffer
+	ix, err := Build(bytes.NewReader(gz), &got, Options{Span: span})
+	if err != nil {
+		t.Fatalf("Build: %v", err)
+	}
+	if !bytes.Equal(got.Bytes(), want) {
+		t.Fatalf("Build output differs from compress/gzip (%d vs %d bytes)", got.Len(), len(want))
+	}
+	if ix.Size != int64(len(want)) || ix.CompressedSize != int64(len(gz)) {
+		t.Fatalf("Size %d CompressedSize %d, want %d %d", ix.Size, ix.CompressedSize, len(want), len(gz))
+	}
+	if err := ix.validate(); err != nil {
+		t.Fatal(err)
+	}
+	checkReads(t, ix, gz, want, seed)
+
+	// The same reads through a serialized and reloaded index.
+	enc, err := ix.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ix2 Index
+	if err := ix2.UnmarshalBinary(enc); err != nil {
+		t.Fatalf("UnmarshalBinary: %v", err)
+	}
+	checkReads(t, &ix2, gz, want, seed+1)
+	return ix
+}
+
+func checkReads(t *testing.T, ix *Index, gz, want []byte, seed int64) {
+	t.Helper()
+	r := NewReader(ix, bytes.NewReader(gz), ReaderOptions{CacheSpans: 2})
+	rng := rand.New(rand.NewSource(seed))
+	check := func(off int64, n int) {
+		t.Helper()
+		p := make([]byte, n)
+		got, err := r.ReadAt(p, off)
+		end := min(off+int64(n), int64(len(want)))
+		wantN := int(max(end-off, 0))
+		if got != wantN {
+			t.Fatalf("ReadAt(%d, %d) = %d bytes, want %d (err %v)", n, off, got, wantN, err)
+		}
+		if wantN < n && err != io.EOF {
+			t.Fatalf("ReadAt(%d, %d) short read with err %v, want io.EOF", n, off, err)
+		}
+		if wantN == n && err != nil {
+			t.Fatalf("ReadAt(%d, %d): %v", n, off, err)
+		}
+		if wantN > 0 && !bytes.Equal(p[:got], want[off:end]) {
+			t.Fatalf("ReadAt(%d, %d): bytes differ", n, off)
+		}
+	}
+	size := int64(len(want))
+	// Around every checkpoint, including reads that straddle it.
+	for _, c := range ix.Checkpoints {
+		for _, d := range []int64{-3, 0, 1} {
+			if off := c.Out + d; off >= 0 && off <= size {
+				check(off, 1+rng.Intn(5000))
+			}
+		}
+	}
+	for i := 0; i < 60; i++ {
+		var n int
+		switch i % 3 {
+		case 0:
+			n = 1 + rng.Intn(16)
+		case 1:
+			n = 4096
+		default:
+			n = rng.Intn(300000)
+		}
+		off := int64(0)
+		if size > 0 {
+			off = rng.Int63n(size)
+		}
+		check(off, n)
+	}
+	check(0, len(want))
+	check(size, 10)
+	check(max(size-5, 0), 10)
+	if _, err := r.ReadAt(make([]byte, 1), -1); !errors.Is(err, ErrOffset) {
+		t.Fatalf("negative offset: %v", err)
+	}
+}
+
+func TestStreams(t *testing.T) {
+	const size = 3 << 20
+	for _, shape := range shapes {
+		data := shape.gen(size, 7)
+		for _, c := range compressors {
+			t.Run(shape.name+"/"+c.name, func(t *testing.T) {
+				gz := c.gz(t, data)
+				ix := checkStream(t, gz, 256<<10, 11)
+				if len(ix.Checkpoints) < 4 && shape.name != "zeros" {
+					t.Errorf("only %d checkpoints for %d bytes at 256 KiB span", len(ix.Checkpoints), size)
+				}
+			})
+		}
+	}
+}
+
+// TestDefaultSpan reads a larger stream through default-sized spans.
+func TestDefaultSpan(t *testing.T) {
+	data := genTar(20<<20, 3)
+	gz := goGzip(t, data, 6)
+	ix := checkStream(t, gz, 0, 5)
+	if ix.Span != DefaultSpan {
+		t.Fatalf("Span %d", ix.Span)
+	}
+	if n := len(ix.Checkpoints); n < 4 || n > 6 {
+		t.Fatalf("%d checkpoints for 20 MiB at 4 MiB span", n)
+	}
+}
+
+// TestTinySpan puts a checkpoint at every block boundary.
+func TestTinySpan(t *testing.T) {
+	data := genText(1<<20, 9)
+	for _, gz := range [][]byte{goGzip(t, data, 9), compressors[9].gz(t, data)} {
+		ix := checkStream(t, gz, 1, 2)
+		t.Logf("%d checkpoints", len(ix.Checkpoints))
+	}
+}
+
+func TestEmptyAndSmall(t *testing.T) {
+	for _, n := range []int{0, 1, 2, 100, 32 << 10, 32<<10 + 1} {
+		data := genText(n, int64(n))
+		for _, lvl := range []int{0, 1, 9, -2} {
+			checkStream(t, goGzip(t, data, lvl), 1, 1)
+		}
+		if n > 0 {
+			checkStream(t, toolGzip(t, data, "gzip", "-9"), 1, 1)
+		}
+	}
+}
+
+func TestConcurrentReads(t *testing.T) {
+	data := genTar(8<<20, 4)
+	gz := goGzip(t, data, 6)
+	ix, err := Build(bytes.NewReader(gz), io.Discard, Options{Span: 512 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := NewReader(ix, bytes.NewReader(gz), ReaderOptions{CacheSpans: 3})
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func(seed int64) {
+			defer wg.Done()
+			rng := rand.New(rand.NewSource(seed))
+			p := make([]byte, 8192)
+			for i := 0; i < 100; i++ {
+				off := rng.Int63n(int64(len(data) - len(p)))
+				if _, err := r.ReadAt(p, off); err != nil {
+					errs <- err
+					return
+				}
+				if !bytes.Equal(p, data[off:off+int64(len(p))]) {
+					errs <- errors.New("bytes differ")
+					return
+				}
+			}
+		}(int64(g))
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
+
+// TestSequentialReads reads a stream front to back in small pieces, the
+// pattern of cat and cp.
+func TestSequentialReads(t *testing.T) {
+	data := genTar(6<<20, 8)
+	gz := goGzip(t, data, 6)
+	ix, err := Build(bytes.NewReader(gz), io.Discard, Options{Span: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := ix.ReaderAt(bytes.NewReader(gz))
+	got, err := io.ReadAll(io.NewSectionReader(r, 0, r.Size()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatal("bytes differ")
+	}
+}
