@@ -11,6 +11,7 @@ import (
 	"log"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -89,7 +90,7 @@ func Mount(root lfs.Dir, mountpoint string, o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts, err := fuseOptions(o)
+	opts, err := fuseOptions(o, os.Geteuid() == 0)
 	if err != nil {
 		return nil, fmt.Errorf("mount %s: %w", mountpoint, err)
 	}
@@ -101,13 +102,14 @@ func Mount(root lfs.Dir, mountpoint string, o Options) (*Server, error) {
 	}
 	srv, err := fusefs.Mount(mnt, rootNode, opts)
 	if err != nil {
-		return nil, fmt.Errorf("mount %s: %w", mountpoint, explainMountErr(err))
+		return nil, fmt.Errorf("mount %s: %w", mountpoint, explainMountErr(err, opts.DirectMount))
 	}
 	return &Server{srv: srv, mnt: mnt}, nil
 }
 
-// fuseOptions builds go-fuse's options from ours.
-func fuseOptions(o Options) (*fusefs.Options, error) {
+// fuseOptions builds go-fuse's options from ours, for mount(2) (direct,
+// as root) or for fusermount3.
+func fuseOptions(o Options, direct bool) (*fusefs.Options, error) {
 	logger := o.Logger
 	if logger == nil {
 		logger = log.Default()
@@ -129,7 +131,7 @@ func fuseOptions(o Options) (*fusefs.Options, error) {
 	mo.AllowOther = o.AllowOther
 	// With mount(2), read-only is a flag (the kernel's FUSE option parser
 	// rejects "ro"); fusermount3 takes it as an option.
-	mo.DirectMount = os.Geteuid() == 0
+	mo.DirectMount = direct
 	mo.DirectMountFlags = syscall.MS_RDONLY | syscall.MS_NOSUID | syscall.MS_NODEV
 	if !mo.DirectMount {
 		if _, err := exec.LookPath("fusermount3"); err != nil {
@@ -197,9 +199,19 @@ func sameDevAsParent(dir string) bool {
 	return st.Dev == parent.Dev && st.Ino != parent.Ino
 }
 
-// explainMountErr adds a hint to the errors mount(2) gives for causes the
-// user can fix.
-func explainMountErr(err error) error {
+// explainMountErr adds a hint to the errors mount(2) and fusermount3 give
+// for causes the user can fix.
+func explainMountErr(err error, direct bool) error {
+	if !direct {
+		// fusermount3 has said why on stderr; go-fuse only has its exit
+		// code. The usual cause in containers is a /dev/fuse only root
+		// may open. (Its message ends in a newline.)
+		msg := strings.TrimSpace(err.Error())
+		if syscall.Access("/dev/fuse", 6 /* R_OK|W_OK */) != nil {
+			return fmt.Errorf("%s (/dev/fuse is not readable and writable for uid %d: it is normally mode 0666)", msg, os.Getuid())
+		}
+		return fmt.Errorf("%s (see fusermount3's message above)", msg)
+	}
 	switch {
 	case errors.Is(err, syscall.EPERM):
 		return fmt.Errorf("%w (not permitted: need root or fusermount3, and in a container CAP_SYS_ADMIN or --device /dev/fuse)", err)

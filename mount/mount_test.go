@@ -280,6 +280,9 @@ func TestNotExist(t *testing.T) {
 
 func TestReadOnly(t *testing.T) {
 	mnt := testMount(t, testTree())
+	if opts := mountOptions(t, mnt); !strings.HasPrefix(opts, "ro,nosuid,nodev") {
+		t.Errorf("mount options %q, want ro,nosuid,nodev: images are not trusted", opts)
+	}
 	for name, op := range map[string]func() error{
 		"open for write": func() error {
 			f, err := os.OpenFile(filepath.Join(mnt, "hello.txt"), os.O_WRONLY, 0)
@@ -412,14 +415,45 @@ func TestServerUnmountThenUmount(t *testing.T) {
 // mounted reports whether mnt is a mount point, from mountinfo.
 func mounted(t *testing.T, mnt string) bool {
 	t.Helper()
+	return mountOptions(t, mnt) != ""
+}
+
+// mountOptions returns the per-mount options of mnt ("ro,nosuid,...") or
+// "" if it is not mounted.
+func mountOptions(t *testing.T, mnt string) string {
+	t.Helper()
 	mi, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		t.Fatal(err)
 	}
+	opts := ""
 	for line := range strings.Lines(string(mi)) {
-		if f := strings.Fields(line); len(f) > 4 && f[4] == mnt {
-			return true
+		if f := strings.Fields(line); len(f) > 5 && f[4] == mnt {
+			opts = f[5]
 		}
 	}
-	return false
+	return opts
+}
+
+func TestMountpointWithSpace(t *testing.T) {
+	requireFUSE(t)
+	// mountinfo escapes the space; busy detection and Unmount must undo it.
+	mnt := filepath.Join(t.TempDir(), "my image")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := mount.Mount(testTree(), mnt, mount.Options{FsName: "/src/my image.tar"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mount.Mount(testTree(), mnt, mount.Options{}); err == nil || !strings.Contains(err.Error(), "already a mount point (fuse.layoutfs)") {
+		t.Errorf("second Mount: %v", err)
+	}
+	if err := mount.Unmount(mnt + "/"); err != nil {
+		t.Fatalf("Unmount: %v", err)
+	}
+	srv.Wait()
+	if _, err := os.Stat(filepath.Join(mnt, "hello.txt")); !errors.Is(err, iofs.ErrNotExist) {
+		t.Errorf("after Unmount: %v", err)
+	}
 }
