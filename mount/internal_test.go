@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	iofs "io/fs"
 	"syscall"
 	"testing"
@@ -65,3 +66,22 @@ type memRoot struct{}
 func (memRoot) Attr() lfs.Attr                  { return lfs.Attr{Mode: iofs.ModeDir | 0o755} }
 func (memRoot) Lookup(string) (lfs.Node, error) { return nil, iofs.ErrNotExist }
 func (memRoot) ReadDir() ([]lfs.Dirent, error)  { return nil, nil }
+
+func TestFuseOptions(t *testing.T) {
+	opts, err := fuseOptions(Options{FsName: "/src/a.tar", Options: []string{"ro", "allow_other", "max_read=65536"}}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mo := opts.MountOptions
+	if !mo.AllowOther || !mo.DirectMountStrict || mo.DirectMountFlags&syscall.MS_RDONLY == 0 {
+		t.Errorf("direct: %+v", mo)
+	}
+	// "ro" is a flag for mount(2), which rejects it as an option; other
+	// users are held to the archive's permissions.
+	if want := []string{"max_read=65536", "default_permissions"}; !slices.Equal(mo.Options, want) {
+		t.Errorf("options %q, want %q", mo.Options, want)
+	}
+	if _, err := fuseOptions(Options{Options: []string{"rw"}}, true); err == nil {
+		t.Errorf("rw accepted")
+	}
+}

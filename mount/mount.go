@@ -11,6 +11,7 @@ import (
 	"log"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -90,19 +91,34 @@ func Mount(root lfs.Dir, mountpoint string, o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts, err := fuseOptions(o, os.Geteuid() == 0)
+	direct := os.Geteuid() == 0
+	srv, err := mountWith(root, mnt, o, direct)
+	if direct && errors.Is(err, syscall.EPERM) && haveFusermount() {
+		// Root without CAP_SYS_ADMIN, as in most containers: fusermount3
+		// may still be allowed. (go-fuse can fall back by itself, but
+		// would then mount without "ro", which mount(2) takes as a flag.)
+		srv, err = mountWith(root, mnt, o, false)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("mount %s: %w", mountpoint, err)
 	}
-	rootNode := &node{n: root, m: &shared{log: opts.Logger}}
+	return srv, nil
+}
+
+// mountWith mounts through mount(2) (direct) or fusermount3.
+func mountWith(root lfs.Dir, mnt string, o Options, direct bool) (*Server, error) {
+	opts, err := fuseOptions(o, direct)
+	if err != nil {
+		return nil, err
+	}
 	if ino := root.Attr().Ino; ino != 0 {
 		// Keep the tree's numbering for the root too, so stat agrees
 		// with the tree and no child can alias the root's default Ino 1.
 		opts.RootStableAttr = &fusefs.StableAttr{Ino: ino}
 	}
-	srv, err := fusefs.Mount(mnt, rootNode, opts)
+	srv, err := fusefs.Mount(mnt, &node{n: root, m: &shared{log: opts.Logger}}, opts)
 	if err != nil {
-		return nil, fmt.Errorf("mount %s: %w", mountpoint, explainMountErr(err, opts.DirectMount))
+		return nil, explainMountErr(err, direct)
 	}
 	return &Server{srv: srv, mnt: mnt}, nil
 }
@@ -131,13 +147,12 @@ func fuseOptions(o Options, direct bool) (*fusefs.Options, error) {
 	mo.AllowOther = o.AllowOther
 	// With mount(2), read-only is a flag (the kernel's FUSE option parser
 	// rejects "ro"); fusermount3 takes it as an option.
-	mo.DirectMount = direct
-	mo.DirectMountFlags = syscall.MS_RDONLY | syscall.MS_NOSUID | syscall.MS_NODEV
-	if !mo.DirectMount {
-		if _, err := exec.LookPath("fusermount3"); err != nil {
-			if _, err := exec.LookPath("fusermount"); err != nil {
-				return nil, errors.New("no fusermount3: install fuse3 to mount as a non-root user")
-			}
+	if direct {
+		mo.DirectMountStrict = true
+		mo.DirectMountFlags = syscall.MS_RDONLY | syscall.MS_NOSUID | syscall.MS_NODEV
+	} else {
+		if !haveFusermount() {
+			return nil, errors.New("no fusermount3: install fuse3 to mount as a non-root user")
 		}
 		mo.Options = append(mo.Options, "ro", "nosuid", "nodev")
 	}
@@ -152,14 +167,27 @@ func fuseOptions(o Options, direct bool) (*fusefs.Options, error) {
 			mo.Options = append(mo.Options, opt)
 		}
 	}
+	if mo.AllowOther && !slices.Contains(mo.Options, "default_permissions") {
+		// go-fuse checks no permissions itself: without this, other users
+		// could read what the image keeps from them (/etc/shadow, 0600
+		// keys). The kernel then checks the archive's modes and owners.
+		mo.Options = append(mo.Options, "default_permissions")
+	}
 	return opts, nil
+}
+
+// haveFusermount reports whether the helper for non-root mounts exists.
+func haveFusermount() bool {
+	_, err3 := exec.LookPath("fusermount3")
+	_, err := exec.LookPath("fusermount")
+	return err3 == nil || err == nil
 }
 
 // checkMountpoint turns the usual mistakes into clear errors before the
 // kernel turns them into terse ones, and returns the canonical path.
 func checkMountpoint(mountpoint string) (string, error) {
 	if _, err := os.Stat("/dev/fuse"); errors.Is(err, iofs.ErrNotExist) {
-		return "", ErrNoFUSE
+		return "", fmt.Errorf("mount %s: %w", mountpoint, ErrNoFUSE)
 	}
 	fi, err := os.Stat(mountpoint)
 	switch {
