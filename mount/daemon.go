@@ -15,8 +15,15 @@ import (
 	lfs "github.com/layoutfs/layoutfs/fs"
 )
 
-// The daemon protocol. `layoutfs mount` must return only once the tree is
-// served, and must fail, with the daemon's own message, when it is not.
+// daemonEnv names the pipe's descriptor in the daemon child; see Daemonize.
+const daemonEnv = "LAYOUTFS_DAEMON"
+
+const readyMsg = "ready\n"
+const errorPrefix = "error: "
+
+// Daemonize runs the mount in a daemon and returns once the daemon serves
+// the tree, or with the daemon's own error when it will not: `layoutfs
+// mount` returns only then, as sshfs does. The protocol:
 //
 //  1. The parent calls Daemonize(args, logPath). It starts its own
 //     executable again with args, in a new session (no terminal, so no
@@ -34,17 +41,11 @@ import (
 //     as the error; nothing at all means the child died first, and its
 //     exit status is returned.
 //
-// Paths in args are resolved in the child's working directory, which is
-// the parent's; pass absolute paths all the same.
-const daemonEnv = "LAYOUTFS_DAEMON"
-
-const readyMsg = "ready\n"
-const errorPrefix = "error: "
-
-// Daemonize starts the daemon described above and waits until it serves
-// the tree or fails. args are the arguments for the daemon (without the
-// program name), normally the mount command line itself; logPath, if not
-// empty, receives the daemon's stderr, appended.
+// args are the daemon's arguments (without the program name), normally
+// the mount command line itself. Paths in them are resolved in the child's
+// working directory, which is the parent's; pass absolute paths all the
+// same. logPath, if not empty, receives the daemon's stdout and stderr,
+// appended.
 func Daemonize(args []string, logPath string) error {
 	exe, err := os.Executable()
 	if err != nil {
@@ -55,10 +56,11 @@ func Daemonize(args []string, logPath string) error {
 		return fmt.Errorf("start daemon: %w", err)
 	}
 	defer devnull.Close()
-	out, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	outPath, flags := os.DevNull, os.O_WRONLY
 	if logPath != "" {
-		out, err = os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		outPath, flags = logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND
 	}
+	out, err := os.OpenFile(outPath, flags, 0o644)
 	if err != nil {
 		return fmt.Errorf("start daemon: log: %w", err)
 	}

@@ -2,6 +2,22 @@
 // mount's life: checks before mounting, unmounting (also of mounts whose
 // daemon died), and the sshfs-style fork that makes `layoutfs mount`
 // return only once the tree is served.
+//
+// `layoutfs mount [-f] SOURCE MOUNTPOINT` is, in outline:
+//
+//	if !foreground && !mount.IsDaemonChild() {
+//		// Parent: start the daemon, return once it serves or with its error.
+//		return mount.Daemonize(os.Args[1:], logPath)
+//	}
+//	// Foreground, or the daemon child.
+//	root, err := openTree(source)
+//	if err != nil {
+//		mount.NotifyReady(err) // no-op in the foreground
+//		return err
+//	}
+//	return mount.MountAndServe(root, mnt, mount.Options{FsName: source}, mount.NotifyReady)
+//
+// and `layoutfs umount MOUNTPOINT` is mount.Unmount(mnt).
 package mount
 
 import (
@@ -72,9 +88,11 @@ func (s *Server) Unmount() error {
 		return nil
 	}
 	if err := s.srv.Unmount(); err != nil {
-		if derr := detach(s.mnt); derr != nil {
+		derr := detach(s.mnt)
+		if _, mounted, _ := findMount(s.mnt); derr != nil && mounted {
 			return fmt.Errorf("unmount %s: %w (lazy unmount: %v)", s.mnt, err, derr)
 		}
+		// Detached, or someone else unmounted it first.
 	}
 	s.done = true
 	return nil
