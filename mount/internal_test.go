@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	iofs "io/fs"
+	"slices"
 	"syscall"
 	"testing"
 
