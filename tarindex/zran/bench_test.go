@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"compress/gzip"
 	"io"
+	"math/rand"
 	"os"
 	"os/exec"
+	"slices"
 	"testing"
 	"time"
 )
@@ -103,4 +105,42 @@ func mustGzip(tb testing.TB, r io.Reader) *gzip.Reader {
 		tb.Fatal(err)
 	}
 	return zr
+}
+
+// BenchmarkRandomRead4K reads 4 KiB at random offsets of the corpus through
+// a warm index at the default span and reports the median latency and the
+// index size relative to the uncompressed size.
+func BenchmarkRandomRead4K(b *testing.B) {
+	path := benchCorpus(b)
+	f, err := os.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	ix, err := Build(f, io.Discard, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	enc, err := ix.MarshalBinary()
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := ix.ReaderAt(f)
+	rng := rand.New(rand.NewSource(1))
+	p := make([]byte, 4096)
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		off := rng.Int63n(ix.Size - int64(len(p)))
+		start := time.Now()
+		if _, err := r.ReadAt(p, off); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "median-ms")
+	b.ReportMetric(float64(lat[len(lat)*9/10].Microseconds())/1000, "p90-ms")
+	b.ReportMetric(100*float64(len(enc))/float64(ix.Size), "index-%")
 }

@@ -149,3 +149,5 @@ var compressors = []struct {
 		return b.Bytes()
 	}},
 }
+
+func newStdGzip(data []byte) (*gzip.Reader, error) { return gzip.NewReader(bytes.NewReader(data)) }
