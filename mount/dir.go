@@ -10,15 +10,35 @@ import (
 	lfs "github.com/layoutfs/layoutfs/fs"
 )
 
-// dirHandle is an open directory: the listing read at open, and a cursor.
-// Offsets are 1-based positions in the listing (0 is the start), which
-// stays valid because the listing never changes.
+// dirHandle is an open directory: "." and "..", the listing read at open,
+// and a cursor. Offsets are 1-based positions in that sequence (0 is the
+// start), which stay valid because the listing never changes.
 type dirHandle struct {
 	dir  *node
+	dots [2]fuse.DirEntry
 	ents []lfs.Dirent
 
 	mu  sync.Mutex // guards pos; go-fuse serialises calls per handle, but do not depend on it
 	pos int        // index of the next entry to return
+}
+
+// newDirHandle opens dir with its listing. Readdir on a real filesystem
+// returns "." and ".." too, and ls -a shows them; the kernel leaves that
+// to us.
+func newDirHandle(dir *node, ents []lfs.Dirent) *dirHandle {
+	self := dir.StableAttr().Ino
+	parent := self // the root's ".." is itself, as far as this mount knows
+	if _, p := dir.Parent(); p != nil {
+		parent = p.StableAttr().Ino
+	}
+	return &dirHandle{
+		dir: dir,
+		dots: [2]fuse.DirEntry{
+			{Name: ".", Mode: syscall.S_IFDIR, Ino: self},
+			{Name: "..", Mode: syscall.S_IFDIR, Ino: parent},
+		},
+		ents: ents,
+	}
 }
 
 var _ = (fusefs.FileReaddirenter)((*dirHandle)(nil))
@@ -28,10 +48,15 @@ func (h *dirHandle) Readdirent(ctx context.Context) (_ *fuse.DirEntry, errno sys
 	defer h.dir.recoverPanic("readdir", &errno)
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.pos >= len(h.ents) {
+	var de fuse.DirEntry
+	switch {
+	case h.pos < len(h.dots):
+		de = h.dots[h.pos]
+	case h.pos < len(h.dots)+len(h.ents):
+		de = dirEntry(h.ents[h.pos-len(h.dots)])
+	default:
 		return nil, 0
 	}
-	de := dirEntry(h.ents[h.pos])
 	h.pos++
 	de.Off = uint64(h.pos)
 	return &de, 0
@@ -43,7 +68,7 @@ var _ = (fusefs.FileSeekdirer)((*dirHandle)(nil))
 func (h *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if off > uint64(len(h.ents)) {
+	if off > uint64(len(h.dots)+len(h.ents)) {
 		return syscall.EINVAL
 	}
 	h.pos = int(off)
@@ -53,12 +78,13 @@ func (h *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
 var _ = (fusefs.FileLookuper)((*dirHandle)(nil))
 
 // Lookup serves READDIRPLUS: go-fuse asks for the entry just returned by
-// Readdirent, whose node we already hold, so the tree is not asked twice.
+// Readdirent (never for "." or ".."), whose node we already hold, so the
+// tree is not asked twice.
 func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (_ *fusefs.Inode, errno syscall.Errno) {
 	defer h.dir.recoverPanic("lookup", &errno)
 	h.mu.Lock()
 	var child lfs.Node
-	if i := h.pos - 1; i >= 0 && i < len(h.ents) && h.ents[i].Name == name {
+	if i := h.pos - 1 - len(h.dots); i >= 0 && i < len(h.ents) && h.ents[i].Name == name {
 		child = h.ents[i].Node
 	}
 	h.mu.Unlock()

@@ -118,6 +118,50 @@ func TestReaddir(t *testing.T) {
 	}
 }
 
+// TestReaddirDots reads a directory the way ls -a does, with getdents.
+func TestReaddirDots(t *testing.T) {
+	mnt := testMount(t, testTree())
+	dir := filepath.Join(mnt, "dev")
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	inos := map[string]uint64{}
+	var names []string
+	// A small buffer forces several calls, each resuming at an offset.
+	buf := make([]byte, 64)
+	for {
+		n, err := unix.Getdents(fd, buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		for b := buf[:n]; len(b) > 0; {
+			reclen := int(uint16(b[16]) | uint16(b[17])<<8)
+			ino := uint64(0)
+			for i := 7; i >= 0; i-- {
+				ino = ino<<8 | uint64(b[i])
+			}
+			name := string(b[19:reclen])
+			name = name[:strings.IndexByte(name, 0)]
+			names = append(names, name)
+			inos[name] = ino
+			b = b[reclen:]
+		}
+	}
+	if want := []string{".", "..", "fifo", "null", "sda"}; !slices.Equal(names, want) {
+		t.Errorf("getdents = %q, want %q", names, want)
+	}
+	_, self := lstat(t, dir)
+	_, parent := lstat(t, mnt)
+	if inos["."] != self.Ino || inos[".."] != parent.Ino {
+		t.Errorf(". is %d, .. is %d; want %d and %d", inos["."], inos[".."], self.Ino, parent.Ino)
+	}
+}
+
 func lstat(t *testing.T, path string) (os.FileInfo, *syscall.Stat_t) {
 	t.Helper()
 	fi, err := os.Lstat(path)

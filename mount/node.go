@@ -123,7 +123,7 @@ func (n *node) OpendirHandle(ctx context.Context, flags uint32) (_ fusefs.FileHa
 	if errno != 0 {
 		return nil, 0, errno
 	}
-	return &dirHandle{dir: n, ents: ents}, fuse.FOPEN_CACHE_DIR | fuse.FOPEN_KEEP_CACHE, 0
+	return newDirHandle(n, ents), fuse.FOPEN_CACHE_DIR | fuse.FOPEN_KEEP_CACHE, 0
 }
 
 var _ = (fusefs.NodeGetattrer)((*node)(nil))
