@@ -25,6 +25,9 @@ func Unmount(mountpoint string) error {
 		return fmt.Errorf("umount %s: %w", mountpoint, err)
 	}
 	if !ok {
+		if _, err := os.Lstat(mnt); errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("umount %s: does not exist", mountpoint)
+		}
 		return fmt.Errorf("umount %s: not mounted", mountpoint)
 	}
 	if m.fstype != "fuse."+fsType {
