@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"compress/gzip"
 	"fmt"
+	"io"
+	"testing/iotest"
 	"math/rand"
 	"os/exec"
 	"testing"
@@ -151,3 +153,20 @@ var compressors = []struct {
 }
 
 func newStdGzip(data []byte) (*gzip.Reader, error) { return gzip.NewReader(bytes.NewReader(data)) }
+
+// newPlainGzip writes data as a gzip member with no optional header fields.
+func newPlainGzip(w *bytes.Buffer, data []byte) *gzip.Writer {
+	zw := gzip.NewWriter(w)
+	zw.Write(data)
+	zw.Close()
+	return zw
+}
+
+// mustGzipOrNil is a compress/gzip reader of data, or a reader that fails.
+func mustGzipOrNil(data []byte) io.Reader {
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return iotest.ErrReader(err)
+	}
+	return zr
+}

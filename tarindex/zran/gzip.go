@@ -31,6 +31,8 @@ func (d *inflater) memberHeader() error {
 		crc = crc32.Update(crc, crc32.IEEETable, []byte{b})
 		return b, err
 	}
+	// Check the magic before reading on, so that trailing garbage is
+	// reported as such rather than as a truncated header.
 	var fixed [10]byte
 	for i := range fixed {
 		b, err := next()
@@ -38,9 +40,9 @@ func (d *inflater) memberHeader() error {
 			return err
 		}
 		fixed[i] = b
-	}
-	if fixed[0] != gzipID1 || fixed[1] != gzipID2 {
-		return bad("bad magic")
+		if i == 1 && (fixed[0] != gzipID1 || fixed[1] != gzipID2) {
+			return bad("bad magic")
+		}
 	}
 	if fixed[2] != gzipDeflate {
 		return bad("unknown compression method")

@@ -127,7 +127,12 @@ func (d *inflater) endBlock() event {
 	return evBoundary
 }
 
+// corrupt reports invalid data, or truncation if the bits that looked
+// invalid were the zero padding past the end of the input.
 func (d *inflater) corrupt(what string) error {
+	if err := d.checkPhantom(); err != nil {
+		return err
+	}
 	return fmt.Errorf("%w: %s at compressed bit offset %d", ErrCorrupt, what, d.bitPos())
 }
 

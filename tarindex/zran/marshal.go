@@ -33,6 +33,11 @@ func (ix *Index) MarshalBinary() ([]byte, error) {
 	if err := ix.validate(); err != nil {
 		return nil, err
 	}
+	return ix.encode()
+}
+
+// encode serializes ix without validating it.
+func (ix *Index) encode() ([]byte, error) {
 	buf := bytes.NewBuffer(append([]byte(indexMagic), indexVersion))
 	putUvarint := func(v uint64) {
 		buf.Write(binary.AppendUvarint(nil, v))

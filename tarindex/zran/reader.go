@@ -96,10 +96,12 @@ func (r *Reader) cursor(i int) *spanCursor {
 // sequential reads do not resume the inflater for every small request, and
 // spans longer than maxSpanBuf are decoded through a sliding buffer.
 const (
-	readAhead  = 64 << 10
-	maxSpanBuf = 16 << 20
-	readerIn   = 64 << 10
+	readAhead = 64 << 10
+	readerIn  = 64 << 10
 )
+
+// maxSpanBuf is a variable so tests can exercise the sliding buffer.
+var maxSpanBuf int64 = 16 << 20
 
 var inflaterPool = sync.Pool{New: func() any { return newInflater(readerIn) }}
 
