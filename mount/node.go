@@ -18,8 +18,9 @@ import (
 
 // The tree is immutable for the life of a mount (a read-only view of an
 // archive), so the kernel may cache names and attributes for long. Misses
-// are cached for less: nothing appears later either, but a long negative
-// cache only saves little and makes debugging confusing.
+// are cached too, which absorbs bursts of probes (a shell searching PATH,
+// a loader searching library dirs), but for less: every cached miss holds
+// a dentry, and nobody benefits from keeping one for an hour.
 const (
 	entryTimeout    = time.Hour
 	attrTimeout     = time.Hour
@@ -97,8 +98,10 @@ func dirEntry(e lfs.Dirent) fuse.DirEntry {
 
 var _ = (fusefs.NodeReaddirer)((*node)(nil))
 
-// Readdir lists the directory. The kernel path goes through OpendirHandle
-// instead (go-fuse prefers it); Readdir serves other users of the node.
+// Readdir lists the directory as a go-fuse DirStream. Mounted, go-fuse
+// prefers OpendirHandle, which also answers READDIRPLUS lookups and lets
+// the kernel cache the listing; Readdir is the plain form of the same
+// listing, without "." and "..", as go-fuse's own streams are.
 func (n *node) Readdir(ctx context.Context) (_ fusefs.DirStream, errno syscall.Errno) {
 	defer n.recoverPanic("readdir", &errno)
 	ents, errno := n.entries()
