@@ -6,10 +6,10 @@ import (
 	"compress/gzip"
 	"fmt"
 	"io"
-	"testing/iotest"
 	"math/rand"
 	"os/exec"
 	"testing"
+	"testing/iotest"
 )
 
 // Deterministic test inputs of several shapes.
