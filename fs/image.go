@@ -1,0 +1,179 @@
+package fs
+
+import (
+	"fmt"
+	iofs "io/fs"
+	"path"
+	"sync"
+
+	"github.com/layoutfs/layoutfs/layout"
+	"github.com/layoutfs/layoutfs/tarindex"
+	digest "github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// imageDir is one image: its raw manifest and config, each layer's own
+// tree, the merged rootfs, and the titled files of an artifact.
+func (t *tree) imageDir(im *layout.Image) *lazyDir {
+	return t.dir(func() ([]Dirent, error) {
+		m := im.Manifest
+		ents := []Dirent{
+			{Name: "manifest.json", Node: t.bytes(im.Raw)},
+			{Name: "config.json", Node: &lazyFile{
+				attr: Attr{Ino: t.ino.one(), Mode: 0o444, Nlink: 1, Size: m.Config.Size, Mtime: t.mtime},
+				load: func() ([]byte, error) {
+					b, err := t.src.Config(im)
+					if err != nil {
+						t.warn(err.Error())
+					}
+					return b, err
+				},
+			}},
+		}
+		var tarLayers []ocispec.Descriptor
+		var layerEnts, fileEnts []Dirent
+		width := len(fmt.Sprint(len(m.Layers) - 1))
+		width = max(width, 2)
+		for i, l := range m.Layers {
+			if title, ok := l.Annotations[layout.AnnotationTitle]; ok {
+				if f := t.artifactFile(l, title); f != nil {
+					fileEnts = append(fileEnts, Dirent{Name: path.Base(title), Node: f})
+				}
+				continue
+			}
+			if !layout.IsTarLayer(l) {
+				continue
+			}
+			tarLayers = append(tarLayers, l)
+			layerEnts = append(layerEnts, Dirent{Name: fmt.Sprintf("%0*d", width, i), Node: t.layerRoot(l)})
+		}
+		ents = append(ents, Dirent{Name: "layers", Node: t.dir(func() ([]Dirent, error) { return layerEnts, nil })})
+		if len(tarLayers) > 0 || len(m.Layers) == 0 {
+			ents = append(ents, Dirent{Name: "rootfs", Node: t.rootfsRoot(im.Desc.Digest, tarLayers)})
+		}
+		if len(fileEnts) > 0 {
+			ents = append(ents, Dirent{Name: "files", Node: t.dir(func() ([]Dirent, error) { return fileEnts, nil })})
+		}
+		return ents, nil
+	})
+}
+
+func (t *tree) artifactFile(l ocispec.Descriptor, title string) Node {
+	base := path.Base(title)
+	if title == "" || base == "." || base == ".." || base == "/" || path.Clean(title) != title {
+		t.warn(fmt.Sprintf("artifact file title %q is unsafe as a name: skipped", title))
+		return nil
+	}
+	f, err := t.blobFile(l.Digest, "files/"+base)
+	if err != nil {
+		t.warn(err.Error())
+		return nil
+	}
+	return f
+}
+
+// treeRoot is the root directory of a layer or rootfs tree; the tree is
+// built when first looked into, not when its parent is listed.
+type treeRoot struct {
+	attr  Attr
+	build func() (*ftree, error)
+	alloc *inos
+
+	once sync.Once
+	v    *view
+	err  error
+}
+
+func (t *tree) newTreeRoot(build func() (*ftree, error)) *treeRoot {
+	return &treeRoot{attr: Attr{Ino: t.ino.one(), Mode: iofs.ModeDir | 0o755, Nlink: 2, Mtime: t.mtime}, build: build, alloc: &t.ino}
+}
+
+func (r *treeRoot) Attr() Attr { return r.attr }
+
+func (r *treeRoot) root() (*viewDir, error) {
+	r.once.Do(func() {
+		ft, err := r.build()
+		if err != nil {
+			r.err = err
+			return
+		}
+		r.v = &view{t: ft, ino: r.alloc.reserve(ft.size())}
+	})
+	if r.err != nil {
+		return nil, r.err
+	}
+	return &viewDir{v: r.v, i: 0}, nil
+}
+
+func (r *treeRoot) Lookup(name string) (Node, error) {
+	d, err := r.root()
+	if err != nil {
+		return nil, err
+	}
+	return d.Lookup(name)
+}
+
+func (r *treeRoot) ReadDir() ([]Dirent, error) {
+	d, err := r.root()
+	if err != nil {
+		return nil, err
+	}
+	return d.ReadDir()
+}
+
+func (t *tree) layerRoot(desc ocispec.Descriptor) *treeRoot {
+	return t.newTreeRoot(func() (*ftree, error) {
+		s, err := t.layer(desc)
+		if err != nil {
+			return nil, err
+		}
+		return s.tree, nil
+	})
+}
+
+// rootfsSlot memoizes an image's merged tree, shared by its views under
+// tags/ and manifests/.
+type rootfsSlot struct {
+	once sync.Once
+	tree *ftree
+	err  error
+}
+
+func (t *tree) rootfsRoot(image digest.Digest, layers []ocispec.Descriptor) *treeRoot {
+	return t.newTreeRoot(func() (*ftree, error) {
+		t.mu.Lock()
+		s, ok := t.roots[image]
+		if !ok {
+			s = &rootfsSlot{}
+			t.roots[image] = s
+		}
+		t.mu.Unlock()
+		s.once.Do(func() { s.tree, s.err = t.mergedTree(layers) })
+		return s.tree, s.err
+	})
+}
+
+// mergedTree indexes the layers in parallel, then applies them in order.
+func (t *tree) mergedTree(layers []ocispec.Descriptor) (*ftree, error) {
+	slots := make([]*layerSlot, len(layers))
+	errs := make([]error, len(layers))
+	var wg sync.WaitGroup
+	for i, l := range layers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			slots[i], errs[i] = t.layer(l)
+		}()
+	}
+	wg.Wait()
+	archives := make([]*tarindex.Archive, len(layers))
+	trees := make([]*ftree, len(layers))
+	dangling := make([][]int32, len(layers))
+	for i, s := range slots {
+		if errs[i] != nil {
+			return nil, fmt.Errorf("rootfs: %w", errs[i])
+		}
+		archives[i], trees[i], dangling[i] = s.archive, s.tree, s.dangling
+	}
+	return mergeLayers(archives, trees, dangling), nil
+}

@@ -1,0 +1,176 @@
+package fs
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	iofs "io/fs"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// inos hands out inode numbers; ranges are reserved for trees built later.
+type inos struct{ next atomic.Uint64 }
+
+func (a *inos) reserve(n uint64) uint64 { return a.next.Add(n) - n + 1 }
+func (a *inos) one() uint64             { return a.reserve(1) }
+
+// lazyDir is a directory whose entries are computed on first use and then
+// kept. A failure is kept too: the tree under a broken blob stays broken
+// for the life of the mount, consistently.
+type lazyDir struct {
+	attr Attr
+	fill func() ([]Dirent, error)
+
+	once sync.Once
+	ents []Dirent
+	err  error
+}
+
+func newLazyDir(ino uint64, mtime time.Time, fill func() ([]Dirent, error)) *lazyDir {
+	return &lazyDir{attr: Attr{Ino: ino, Mode: iofs.ModeDir | 0o555, Nlink: 2, Mtime: mtime}, fill: fill}
+}
+
+func (d *lazyDir) Attr() Attr { return d.attr }
+
+func (d *lazyDir) load() ([]Dirent, error) {
+	d.once.Do(func() {
+		ents, err := d.fill()
+		sort.Slice(ents, func(i, j int) bool { return ents[i].Name < ents[j].Name })
+		d.ents, d.err = ents, err
+		d.fill = nil
+	})
+	return d.ents, d.err
+}
+
+func (d *lazyDir) ReadDir() ([]Dirent, error) { return d.load() }
+
+func (d *lazyDir) Lookup(name string) (Node, error) {
+	ents, err := d.load()
+	if err != nil {
+		return nil, err
+	}
+	i := sort.Search(len(ents), func(i int) bool { return ents[i].Name >= name })
+	if i < len(ents) && ents[i].Name == name {
+		return ents[i].Node, nil
+	}
+	return nil, iofs.ErrNotExist
+}
+
+// bytesFile is a small file held in memory (synthesised JSON, raw
+// top-level files).
+type bytesFile struct {
+	attr Attr
+	b    []byte
+}
+
+func newBytesFile(ino uint64, mtime time.Time, b []byte) *bytesFile {
+	return &bytesFile{attr: Attr{Ino: ino, Mode: 0o444, Nlink: 1, Size: int64(len(b)), Mtime: mtime}, b: b}
+}
+
+func (f *bytesFile) Attr() Attr { return f.attr }
+func (f *bytesFile) ReadAt(p []byte, off int64) (int, error) {
+	return bytes.NewReader(f.b).ReadAt(p, off)
+}
+
+// lazyFile is a small file whose bytes are read on first use; its size is
+// known beforehand (from a descriptor).
+type lazyFile struct {
+	attr Attr
+	load func() ([]byte, error)
+
+	once sync.Once
+	b    []byte
+	err  error
+}
+
+func (f *lazyFile) Attr() Attr { return f.attr }
+func (f *lazyFile) ReadAt(p []byte, off int64) (int, error) {
+	f.once.Do(func() { f.b, f.err = f.load() })
+	if f.err != nil {
+		return 0, f.err
+	}
+	return bytes.NewReader(f.b).ReadAt(p, off)
+}
+
+// ErrCorrupt marks data that failed a digest check. Reads of it fail
+// rather than return bytes that are not what the digest promises.
+var ErrCorrupt = errors.New("fs: content does not match its digest")
+
+// Verifier checks a blob's bytes; NewVerifier is digest.Digest.Verifier.
+type Verifier interface {
+	io.Writer
+	Verified() bool
+}
+
+// blobFile serves a blob in place and checks it against its digest: a small
+// blob whole on first read, a large one as it is read from start to end.
+type blobFile struct {
+	attr   Attr
+	r      io.ReaderAt
+	name   string
+	newVer func() Verifier
+
+	once   sync.Once
+	badErr error // set once a check failed
+
+	mu   sync.Mutex
+	seq  Verifier // the hash of bytes [0, next) while reads are sequential
+	next int64
+}
+
+// wholeCheckLimit is the size under which a blob is hashed whole on its
+// first read.
+const wholeCheckLimit = 16 << 20
+
+func (f *blobFile) Attr() Attr { return f.attr }
+
+func (f *blobFile) ReadAt(p []byte, off int64) (int, error) {
+	size := f.attr.Size
+	if size <= wholeCheckLimit {
+		f.once.Do(func() {
+			v := f.newVer()
+			if _, err := io.Copy(v, io.NewSectionReader(f.r, 0, size)); err != nil {
+				f.badErr = fmt.Errorf("%s: %w", f.name, err)
+			} else if !v.Verified() {
+				f.badErr = fmt.Errorf("%s: %w", f.name, ErrCorrupt)
+			}
+		})
+		if f.badErr != nil {
+			return 0, f.badErr
+		}
+		return f.r.ReadAt(p, off)
+	}
+	n, err := f.r.ReadAt(p, off)
+	return n, f.track(p[:n], off, err)
+}
+
+// track hashes sequential reads and fails the read that completes a blob
+// whose hash is wrong.
+func (f *blobFile) track(p []byte, off int64, err error) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.badErr != nil {
+		return f.badErr
+	}
+	if off == 0 && f.next == 0 {
+		f.seq = f.newVer()
+	}
+	if f.seq == nil || off != f.next {
+		return err
+	}
+	f.seq.Write(p)
+	f.next += int64(len(p))
+	if f.next == f.attr.Size {
+		ok := f.seq.Verified()
+		f.seq, f.next = nil, 0
+		if !ok {
+			f.badErr = fmt.Errorf("%s: %w", f.name, ErrCorrupt)
+			return f.badErr
+		}
+	}
+	return err
+}

@@ -1,0 +1,219 @@
+package fs
+
+import (
+	"archive/tar"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/layoutfs/layoutfs/tarindex"
+)
+
+// ftree is a frozen directory tree over the entries of one or more layer
+// archives: a layer's own tree, or the merged rootfs. Node 0 is the root.
+// Nodes are immutable once built, so views read them without locks.
+type ftree struct {
+	nodes  []fnode
+	layers []*tarindex.Archive
+	// base[l] is the first identity number of layer l's entries; identities
+	// past the last layer's entries belong to implied directories.
+	base    []uint64
+	implied uint64
+}
+
+// fnode is one name in the tree. entry < 0 marks a directory no tar entry
+// describes (the root, or a parent the archive never listed).
+type fnode struct {
+	name  string
+	layer int32
+	entry int32
+	kids  []int32 // sorted by name; directories only
+	nlink uint32
+}
+
+func (t *ftree) entry(n *fnode) *tarindex.Entry {
+	if n.entry < 0 {
+		return nil
+	}
+	return &t.layers[n.layer].Entries[n.entry]
+}
+
+func (t *ftree) isDir(n *fnode) bool {
+	e := t.entry(n)
+	return e == nil || e.Type == tar.TypeDir
+}
+
+// identity numbers a node's inode: entries shared through hard links share
+// it; implied directories get numbers past every entry.
+func (t *ftree) identity(i int32) uint64 {
+	n := &t.nodes[i]
+	if n.entry < 0 {
+		return t.implied + uint64(i)
+	}
+	return t.base[n.layer] + uint64(n.entry)
+}
+
+// size is how many identity numbers the tree may use.
+func (t *ftree) size() uint64 { return t.implied + uint64(len(t.nodes)) }
+
+func (t *ftree) lookup(dir int32, name string) (int32, bool) {
+	kids := t.nodes[dir].kids
+	i := sort.Search(len(kids), func(i int) bool { return t.nodes[kids[i]].name >= name })
+	if i < len(kids) && t.nodes[kids[i]].name == name {
+		return kids[i], true
+	}
+	return 0, false
+}
+
+// bnode is a tree node while it is being built.
+type bnode struct {
+	layer int32
+	entry int32
+	kids  map[string]*bnode // nil for non-directories
+}
+
+func newDirNode(layer, entry int32) *bnode {
+	return &bnode{layer: layer, entry: entry, kids: map[string]*bnode{}}
+}
+
+// freeze turns a built tree into an ftree, counting hard links and
+// subdirectories for link counts.
+func freeze(root *bnode, layers []*tarindex.Archive) *ftree {
+	t := &ftree{layers: layers}
+	var total uint64
+	for _, a := range layers {
+		t.base = append(t.base, total)
+		total += uint64(len(a.Entries))
+	}
+	t.implied = total
+	links := map[[2]int32]uint32{}
+	var add func(name string, b *bnode) int32
+	add = func(name string, b *bnode) int32 {
+		i := int32(len(t.nodes))
+		t.nodes = append(t.nodes, fnode{name: name, layer: b.layer, entry: b.entry, nlink: 1})
+		if b.kids == nil {
+			links[[2]int32{b.layer, b.entry}]++
+			return i
+		}
+		names := make([]string, 0, len(b.kids))
+		for n := range b.kids {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		kids := make([]int32, 0, len(names))
+		subdirs := uint32(0)
+		for _, n := range names {
+			k := b.kids[n]
+			if k.kids != nil {
+				subdirs++
+			}
+			kids = append(kids, add(n, k))
+		}
+		t.nodes[i].kids = kids
+		t.nodes[i].nlink = 2 + subdirs
+		return i
+	}
+	add("", root)
+	for i := range t.nodes {
+		n := &t.nodes[i]
+		if n.kids == nil && n.entry >= 0 {
+			n.nlink = links[[2]int32{n.layer, n.entry}]
+		}
+	}
+	return t
+}
+
+// builder applies layers onto a tree of bnodes.
+type builder struct {
+	layers []*tarindex.Archive
+	root   *bnode
+}
+
+func (b *builder) isDir(n *bnode) bool { return n.kids != nil }
+
+// walk returns the node at p, or nil.
+func (b *builder) walk(p string) *bnode {
+	n := b.root
+	if p == "" {
+		return n
+	}
+	for _, part := range strings.Split(p, "/") {
+		if n.kids == nil {
+			return nil
+		}
+		if n = n.kids[part]; n == nil {
+			return nil
+		}
+	}
+	return n
+}
+
+// parent returns the directory that holds p, making missing directories
+// on the way (archives need not list parents). A non-directory in the way
+// is replaced, as extraction would.
+func (b *builder) parent(layer int32, p string) *bnode {
+	n := b.root
+	dir := path.Dir(p)
+	if dir == "." {
+		return n
+	}
+	for _, part := range strings.Split(dir, "/") {
+		k := n.kids[part]
+		if k == nil || k.kids == nil {
+			k = newDirNode(layer, -1)
+			n.kids[part] = k
+		}
+		n = k
+	}
+	return n
+}
+
+// layerTree builds the tree of one layer as stored: every entry, whiteout
+// files included. The last of duplicate names wins. Hard links point at the
+// node of their target; links whose target is not in this layer are
+// returned apart, for the merged rootfs to resolve against lower layers.
+func layerTree(a *tarindex.Archive) (*ftree, []int32) {
+	b := &builder{layers: []*tarindex.Archive{a}, root: newDirNode(0, -1)}
+	var dangling []int32
+	for i := range a.Entries {
+		e := &a.Entries[i]
+		if e.Name == "" {
+			if e.Type == tar.TypeDir {
+				b.root.entry = int32(i)
+			}
+			continue
+		}
+		if e.Type == tar.TypeLink {
+			target := b.walk(e.Linkname)
+			if target == nil || target.kids != nil {
+				dangling = append(dangling, int32(i))
+				continue
+			}
+			b.parent(0, e.Name).kids[path.Base(e.Name)] = &bnode{layer: 0, entry: target.entry}
+			continue
+		}
+		b.put(0, int32(i), e)
+	}
+	return freeze(b.root, b.layers), dangling
+}
+
+// put places entry i of layer at its name, over whatever was there: a
+// directory over a directory keeps the children and takes the new
+// metadata; anything else replaces the old node whole.
+func (b *builder) put(layer, i int32, e *tarindex.Entry) *bnode {
+	dir := b.parent(layer, e.Name)
+	name := path.Base(e.Name)
+	old := dir.kids[name]
+	if e.Type == tar.TypeDir {
+		if old != nil && old.kids != nil {
+			old.layer, old.entry = layer, i
+			return old
+		}
+		n := newDirNode(layer, i)
+		dir.kids[name] = n
+		return n
+	}
+	n := &bnode{layer: layer, entry: i}
+	dir.kids[name] = n
+	return n
+}
