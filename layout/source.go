@@ -71,6 +71,7 @@ type Source struct {
 	mu     sync.Mutex
 	blobs  map[digest.Digest][]byte // parsed JSON blobs, by digest
 	layers map[digest.Digest]*layerSlot
+	warned map[string]bool
 }
 
 // Open detects what path holds, by content, and opens it.
@@ -87,7 +88,7 @@ func open(ctx context.Context, path string, o Options) (*Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Source{Path: path, opts: o, Files: map[string][]byte{}, blobs: map[digest.Digest][]byte{}, layers: map[digest.Digest]*layerSlot{}}
+	s := &Source{Path: path, opts: o, Files: map[string][]byte{}, blobs: map[digest.Digest][]byte{}, layers: map[digest.Digest]*layerSlot{}, warned: map[string]bool{}}
 	if o.CacheDir != "" {
 		s.cache = &tarindex.Cache{Dir: o.CacheDir}
 	}
@@ -164,9 +165,18 @@ func fileKey(path string, st os.FileInfo) string {
 	return fmt.Sprintf("file-%x", h[:16])
 }
 
+// warn reports a problem once, however often the tree meets it.
 func (s *Source) warn(format string, args ...any) {
-	if s.opts.Warn != nil {
-		s.opts.Warn(fmt.Sprintf("%s: %s", s.Path, fmt.Sprintf(format, args...)))
+	if s.opts.Warn == nil {
+		return
+	}
+	msg := fmt.Sprintf("%s: %s", s.Path, fmt.Sprintf(format, args...))
+	s.mu.Lock()
+	seen := s.warned[msg]
+	s.warned[msg] = true
+	s.mu.Unlock()
+	if !seen {
+		s.opts.Warn(msg)
 	}
 }
 

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/layoutfs/layoutfs/mount"
+	"github.com/urfave/cli/v2"
+)
+
+var mountCommand = &cli.Command{
+	Name:      "mount",
+	Usage:     "mount SOURCE as a browsable tree on MOUNTPOINT",
+	ArgsUsage: "SOURCE MOUNTPOINT",
+	Description: `Returns once the tree is served, leaving a daemon behind (as sshfs does);
+with -f it stays in the foreground and unmounts on SIGINT or SIGTERM.
+Unmount with 'layoutfs umount MOUNTPOINT'.`,
+	Flags: sourceFlags(
+		&cli.BoolFlag{Name: "foreground", Aliases: []string{"f"}, Usage: "serve in the foreground"},
+		&cli.BoolFlag{Name: "rw", Usage: "read-write mount (tags and rootfs editable)"},
+		&cli.StringSliceFlag{Name: "o", Usage: "mount options, comma-separated (ro, allow_other, ...)"},
+		&cli.StringFlag{Name: "log", Usage: "the daemon's log file (default: none)"},
+		&cli.BoolFlag{Name: "debug", Usage: "log every FUSE request"},
+	),
+	Action: func(c *cli.Context) error {
+		if c.NArg() != 2 {
+			return cli.Exit("usage: layoutfs mount [flags] SOURCE MOUNTPOINT", 2)
+		}
+		if c.Bool("rw") {
+			return errors.New("mount: --rw is not available yet: read-write mounts are still being built; mount read-only")
+		}
+		return runMount(c, c.Args().Get(0), c.Args().Get(1))
+	},
+}
+
+func runMount(c *cli.Context, source, mnt string) error {
+	var opts []string
+	for _, o := range c.StringSlice("o") {
+		opts = append(opts, strings.Split(o, ",")...)
+	}
+	if !c.Bool("foreground") && !mount.IsDaemonChild() {
+		return mount.Daemonize(daemonArgs(c, source, mnt), c.String("log"))
+	}
+	root, _, err := openTree(c, source)
+	if err != nil {
+		mount.NotifyReady(err)
+		return err
+	}
+	o := mount.Options{FsName: source, Debug: c.Bool("debug"), Options: opts}
+	for _, opt := range opts {
+		if opt == "allow_other" {
+			o.AllowOther = true
+		}
+	}
+	ready := mount.NotifyReady
+	if !mount.IsDaemonChild() {
+		ready = nil
+	}
+	return mount.MountAndServe(root, mnt, o, ready)
+}
+
+// daemonArgs is the mount command line for the daemon, with absolute paths
+// and in the foreground (the daemon is the foreground of its own session).
+func daemonArgs(c *cli.Context, source, mnt string) []string {
+	abs := func(p string) string {
+		if a, err := filepath.Abs(p); err == nil {
+			return a
+		}
+		return p
+	}
+	args := []string{"mount", "--foreground"}
+	if d := c.String("cache-dir"); d != "" {
+		args = append(args, "--cache-dir", abs(d))
+	}
+	for _, o := range c.StringSlice("o") {
+		args = append(args, "-o", o)
+	}
+	if c.Bool("debug") {
+		args = append(args, "--debug")
+	}
+	return append(args, abs(source), abs(mnt))
+}
+
+var umountCommand = &cli.Command{
+	Name:      "umount",
+	Aliases:   []string{"unmount"},
+	Usage:     "unmount a layoutfs mount, also one whose daemon died",
+	ArgsUsage: "MOUNTPOINT",
+	Action: func(c *cli.Context) error {
+		if c.NArg() != 1 {
+			return cli.Exit("usage: layoutfs umount MOUNTPOINT", 2)
+		}
+		if err := mount.Unmount(c.Args().First()); err != nil {
+			return fmt.Errorf("%w", err)
+		}
+		return nil
+	},
+}
