@@ -2,6 +2,7 @@ package zran
 
 import (
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"io"
 	"math/rand"
@@ -143,4 +144,20 @@ func BenchmarkRandomRead4K(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "median-ms")
 	b.ReportMetric(float64(lat[len(lat)*9/10].Microseconds())/1000, "p90-ms")
 	b.ReportMetric(100*float64(len(enc))/float64(ix.Size), "index-%")
+}
+
+// BenchmarkInflateMemory measures Build on the corpus held in memory, which
+// isolates the inflater from file I/O for profiling.
+func BenchmarkInflateMemory(b *testing.B) {
+	gz, err := os.ReadFile(benchCorpus(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(corpusSize(b, benchCorpus(b)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := Build(bytes.NewReader(gz), io.Discard, Options{}); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

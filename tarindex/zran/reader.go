@@ -9,31 +9,53 @@ import (
 
 // ReaderOptions tunes NewReader.
 type ReaderOptions struct {
-	// CacheSpans is how many partly or wholly decoded spans the reader keeps
-	// for later reads; zero means 4. Each holds up to Span + 32 KiB.
+	// Cache, if set, holds the decoded spans of this reader together with
+	// those of the other readers sharing it.
+	Cache *Cache
+	// CacheSpans sizes the reader's own cache when Cache is nil: it keeps
+	// this many spans of the index; zero means 4.
 	CacheSpans int
 }
 
 // Reader serves uncompressed bytes of an indexed gzip stream. ReadAt is
 // safe for concurrent use; reads of different spans decode in parallel.
 type Reader struct {
-	ix  *Index
-	src io.ReaderAt
-	err error // set when the index is unusable
-
-	mu       sync.Mutex
-	lru      []*spanCursor // most recently used last
-	maxSpans int
+	ix    *Index
+	src   io.ReaderAt
+	err   error // set when the index is unusable
+	cache *Cache
 }
 
 // NewReader returns a Reader over the compressed stream src described by ix.
 // The reader does not modify ix, which must not change while in use.
 func NewReader(ix *Index, src io.ReaderAt, o ReaderOptions) *Reader {
-	n := o.CacheSpans
-	if n <= 0 {
-		n = 4
+	r := &Reader{ix: ix, src: src, err: ix.validate(), cache: o.Cache}
+	if r.cache == nil {
+		n := o.CacheSpans
+		if n <= 0 {
+			n = 4
+		}
+		var largest int64
+		if r.err == nil {
+			for i := range ix.Checkpoints {
+				largest = max(largest, r.spanCost(i))
+			}
+		}
+		r.cache = NewCache(int64(n) * largest)
 	}
-	return &Reader{ix: ix, src: src, err: ix.validate(), maxSpans: n}
+	return r
+}
+
+// Close drops the reader's spans from its cache. The reader stays usable.
+func (r *Reader) Close() error {
+	r.cache.forget(r)
+	return nil
+}
+
+// spanCost is the memory a cursor over span i uses.
+func (r *Reader) spanCost(i int) int64 {
+	c := &r.ix.Checkpoints[i]
+	return min(int64(len(c.Window))+r.ix.spanEnd(i)-c.Out, maxSpanBuf) + outSlack + readerIn
 }
 
 // ReaderAt returns a Reader with default options over the compressed stream
@@ -57,7 +79,7 @@ func (r *Reader) ReadAt(p []byte, off int64) (int, error) {
 	}
 	n := 0
 	for n < len(p) && off < r.ix.Size {
-		c := r.cursor(r.ix.checkpointAt(off))
+		c := r.cache.cursor(r, r.ix.checkpointAt(off))
 		m, err := c.readAt(r, p[n:], off)
 		n += m
 		off += int64(m)
@@ -69,27 +91,6 @@ func (r *Reader) ReadAt(p []byte, off int64) (int, error) {
 		return n, io.EOF
 	}
 	return n, nil
-}
-
-// cursor returns the cached cursor of checkpoint i, creating it (and
-// evicting the least recently used one) if needed.
-func (r *Reader) cursor(i int) *spanCursor {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for k, c := range r.lru {
-		if c.cp == i {
-			copy(r.lru[k:], r.lru[k+1:])
-			r.lru[len(r.lru)-1] = c
-			return c
-		}
-	}
-	c := &spanCursor{cp: i}
-	if len(r.lru) >= r.maxSpans {
-		copy(r.lru, r.lru[1:])
-		r.lru = r.lru[:len(r.lru)-1]
-	}
-	r.lru = append(r.lru, c)
-	return c
 }
 
 // Cursor buffer geometry: reads decode a little past what they need so that

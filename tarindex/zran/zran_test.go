@@ -214,3 +214,54 @@ func TestSequentialReads(t *testing.T) {
 		t.Fatal("bytes differ")
 	}
 }
+
+// TestSharedCache reads several streams concurrently through one small
+// cache.
+func TestSharedCache(t *testing.T) {
+	cache := NewCache(600 << 10)
+	type stream struct {
+		data []byte
+		r    *Reader
+	}
+	var streams []stream
+	for i := 0; i < 3; i++ {
+		data := genTar(3<<20, int64(20+i))
+		gz := goGzip(t, data, 6)
+		ix, err := Build(bytes.NewReader(gz), io.Discard, Options{Span: 256 << 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		streams = append(streams, stream{data, NewReader(ix, bytes.NewReader(gz), ReaderOptions{Cache: cache})})
+	}
+	var wg sync.WaitGroup
+	for g := 0; g < 6; g++ {
+		wg.Add(1)
+		go func(seed int64) {
+			defer wg.Done()
+			rng := rand.New(rand.NewSource(seed))
+			p := make([]byte, 3000)
+			for i := 0; i < 60; i++ {
+				s := streams[rng.Intn(len(streams))]
+				off := rng.Int63n(int64(len(s.data) - len(p)))
+				if _, err := s.r.ReadAt(p, off); err != nil {
+					t.Error(err)
+					return
+				}
+				if !bytes.Equal(p, s.data[off:off+int64(len(p))]) {
+					t.Error("bytes differ")
+					return
+				}
+			}
+		}(int64(g))
+	}
+	wg.Wait()
+	if cache.used > cache.budget && cache.lru.Len() > 1 {
+		t.Fatalf("cache holds %d bytes in %d spans, budget %d", cache.used, cache.lru.Len(), cache.budget)
+	}
+	for _, s := range streams {
+		s.r.Close()
+	}
+	if cache.lru.Len() != 0 || cache.used != 0 || len(cache.byKey) != 0 {
+		t.Fatalf("cache not empty after Close: %d entries, %d bytes", cache.lru.Len(), cache.used)
+	}
+}
