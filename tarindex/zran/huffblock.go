@@ -34,6 +34,26 @@ func (d *inflater) huffmanBlock(limit int) (bool, error) {
 		}
 
 		e := lit[bits&(1<<litRootBits-1)]
+		if e&flagLiteral != 0 {
+			// Literals come in runs: after one root-level literal at least
+			// 46 bits remain, enough to peek at the next code and emit it
+			// too if it is a literal.
+			n := e & 15
+			out[o] = byte(e >> 16)
+			o++
+			bits >>= n & 63
+			nbits -= uint(n)
+			e = lit[bits&(1<<litRootBits-1)]
+			if e&flagLiteral == 0 {
+				continue
+			}
+			n = e & 15
+			out[o] = byte(e >> 16)
+			o++
+			bits >>= n & 63
+			nbits -= uint(n)
+			continue
+		}
 		if e&flagSub != 0 {
 			bits >>= litRootBits
 			nbits -= litRootBits
