@@ -125,7 +125,7 @@ func TestOracleBuiltImage(t *testing.T) {
 		{"docker-save-zstd", zst, "tags/example.com/oracle:v1/linux_amd64/rootfs"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			compareTrees(t, nodeTree(t, openRootfs(t, c.source, c.rootfs)), want)
+			compareTrees(t, nodeTree(t, openDir(t, c.source, c.rootfs)), want)
 		})
 	}
 }

@@ -13,7 +13,7 @@ const realDir = "../../shared/fixtures/real"
 // reads the same image and the tree path of its rootfs in layoutfs.
 var oracleFixtures = []struct {
 	file, skopeo, rootfs string
-	arch, variant       string
+	arch, variant        string
 }{
 	{"A-containers-image-almostempty.tar", "docker-archive:", "tags/emptyimage:latest/linux_amd64/rootfs", "", ""},
 	{"A-scalibr-symlinks-docker-save.tar", "docker-archive:", "tags/symlinks:latest/linux_amd64/rootfs", "", ""},
@@ -59,7 +59,7 @@ func TestOracleRealFixtures(t *testing.T) {
 			}
 			run(t, "skopeo", append(args, ref, "oci:"+oci+":t")...)
 			want := dirTree(t, umociRootfs(t, oci, "t"))
-			got := nodeTree(t, openRootfs(t, source, fx.rootfs))
+			got := nodeTree(t, openDir(t, source, fx.rootfs))
 			compareTrees(t, got, want)
 		})
 	}

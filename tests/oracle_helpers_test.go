@@ -278,9 +278,9 @@ func needTools(t *testing.T, tools ...string) {
 	}
 }
 
-// openRootfs opens source in process and returns the rootfs of tag's only
-// image.
-func openRootfs(t *testing.T, source, treePath string) lfs.Dir {
+// openDir opens source in process and returns the directory at treePath
+// of its tree.
+func openDir(t *testing.T, source, treePath string) lfs.Dir {
 	t.Helper()
 	src, err := layout.Open(context.Background(), source, layout.Options{CacheDir: t.TempDir(), Warn: func(m string) { t.Log("warn:", m) }})
 	if err != nil {
