@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/layoutfs/layoutfs/tarindex"
 	digest "github.com/opencontainers/go-digest"
@@ -53,7 +54,14 @@ func (s *Source) readDockerManifest(ctx context.Context) error {
 			continue
 		}
 		for _, tag := range e.RepoTags {
-			if _, ok := s.Ref(tag); !ok {
+			if _, ok := s.Ref(tag); ok {
+				continue
+			}
+			// The tag names what index.json lists under the same full
+			// name (an index, for a multi-platform save), else the image.
+			if top, ok := s.indexEntryNamed(tag); ok {
+				s.addRef(tag, top)
+			} else {
 				s.addRef(tag, desc)
 			}
 		}
@@ -178,6 +186,35 @@ func (s *Source) dockerLayer(ctx context.Context, name string, i int, diffIDs []
 	}
 	s.st.add(desc.Digest, r, size)
 	return desc, nil
+}
+
+// annotationImageName is the full image name containerd and Docker 25+
+// write beside the short ref.name.
+const annotationImageName = "io.containerd.image.name"
+
+// indexEntryNamed finds the index.json entry whose full image name is the
+// docker reference tag.
+func (s *Source) indexEntryNamed(tag string) (ocispec.Descriptor, bool) {
+	full := normalizeDockerRef(tag)
+	for _, d := range s.index.Manifests {
+		if name, ok := d.Annotations[annotationImageName]; ok && normalizeDockerRef(name) == full {
+			return d, true
+		}
+	}
+	return ocispec.Descriptor{}, false
+}
+
+// normalizeDockerRef spells a docker reference in full, as docker does:
+// "alpine:3.20" is "docker.io/library/alpine:3.20".
+func normalizeDockerRef(ref string) string {
+	first, _, hasSlash := strings.Cut(ref, "/")
+	if !hasSlash {
+		return "docker.io/library/" + ref
+	}
+	if !strings.ContainsAny(first, ".:") && first != "localhost" {
+		return "docker.io/" + ref
+	}
+	return ref
 }
 
 // findManifestByConfig looks through the small blobs for an image manifest
