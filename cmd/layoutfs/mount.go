@@ -41,6 +41,12 @@ func runMount(c *cli.Context, source, mnt string) error {
 		opts = append(opts, strings.Split(o, ",")...)
 	}
 	if !c.Bool("foreground") && !mount.IsDaemonChild() {
+		// Open the source here first: a bad source fails before any fork,
+		// warnings and progress reach the user's terminal, and the long
+		// work (indexing the archive) lands in the cache the daemon reads.
+		if _, err := openSource(c, source, newReporter(c)); err != nil {
+			return err
+		}
 		return mount.Daemonize(daemonArgs(c, source, mnt), c.String("log"))
 	}
 	root, _, err := openTree(c, source)
