@@ -59,6 +59,7 @@ func (c *Cache) remove(el *list.Element) {
 	e := c.lru.Remove(el).(*cacheEntry)
 	delete(c.byKey, e.key)
 	c.used -= e.cost
+	e.cursor.evict()
 }
 
 // forget drops every entry of r.

@@ -5,6 +5,7 @@ import (
 	"io"
 	"math"
 	"sync"
+	"sync/atomic"
 )
 
 // ReaderOptions tunes NewReader.
@@ -106,6 +107,26 @@ var maxSpanBuf int64 = 16 << 20
 
 var inflaterPool = sync.Pool{New: func() any { return newInflater(readerIn) }}
 
+// Span buffers are recycled because a fresh multi-megabyte buffer costs a
+// page fault per 4 KiB on first touch, which dominates short reads. Sizes
+// are rounded up so that buffers of similar spans are interchangeable.
+var bufPool sync.Pool // of *[]byte
+
+const bufRound = 1 << 20
+
+func getBuf(size int) []byte {
+	if p, ok := bufPool.Get().(*[]byte); ok && cap(*p) >= size {
+		return (*p)[:size]
+	}
+	return make([]byte, size, (size+bufRound-1)/bufRound*bufRound)
+}
+
+func putBuf(b []byte) {
+	if cap(b) > 0 {
+		bufPool.Put(&b)
+	}
+}
+
 // spanCursor is an inflater positioned inside the span of one checkpoint,
 // with the output decoded so far: buf[:d.o] holds the uncompressed bytes
 // starting at offset bufOut.
@@ -118,11 +139,18 @@ type spanCursor struct {
 	o      int       // valid bytes in buf
 	d      *inflater // nil before the first read and once the span is done
 	done   bool
+
+	evicted atomic.Bool // dropped from the cache: recycle buffers when idle
 }
 
 func (c *spanCursor) readAt(r *Reader, p []byte, off int64) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	defer func() {
+		if c.evicted.Load() {
+			c.recycle()
+		}
+	}()
 	if c.buf == nil || off < c.bufOut {
 		if err := c.restart(r); err != nil {
 			c.abandon()
@@ -155,7 +183,8 @@ func (c *spanCursor) restart(r *Reader) error {
 	size := int64(len(cp.Window)) + c.end - cp.Out
 	size = min(size, maxSpanBuf) + outSlack
 	if int64(cap(c.buf)) < size {
-		c.buf = make([]byte, size)
+		putBuf(c.buf)
+		c.buf = getBuf(int(size))
 	}
 	c.buf = c.buf[:size]
 	c.o = copy(c.buf, cp.Window)
@@ -229,6 +258,23 @@ func (c *spanCursor) slide() {
 	d.histLo = max(d.histLo-drop, 0)
 	c.o = d.o
 	c.bufOut += int64(drop)
+}
+
+// evict is called when the cache drops the cursor. If no read is using it,
+// its memory is recycled now, else when that read ends.
+func (c *spanCursor) evict() {
+	c.evicted.Store(true)
+	if c.mu.TryLock() {
+		c.recycle()
+		c.mu.Unlock()
+	}
+}
+
+// recycle returns the cursor's buffers to their pools.
+func (c *spanCursor) recycle() {
+	c.finish()
+	putBuf(c.buf)
+	c.buf, c.o, c.done = nil, 0, false
 }
 
 // abandon drops the cursor's state after an error.
