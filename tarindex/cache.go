@@ -116,3 +116,38 @@ func writeAtomic(name string, b []byte) error {
 	}
 	return os.Rename(f.Name(), name)
 }
+
+// binaryIndex is a side index (gzip checkpoints, zstd frames) that
+// serialises itself with its own version and checksum.
+type binaryIndex interface {
+	MarshalBinary() ([]byte, error)
+	UnmarshalBinary([]byte) error
+}
+
+// loadBinary fills v from the cache entry kind/key; a missing or corrupt
+// entry gives false (and a corrupt one is removed, to be rebuilt).
+func (c *Cache) loadBinary(kind, key string, v binaryIndex) bool {
+	if c == nil {
+		return false
+	}
+	b, err := os.ReadFile(c.path(kind, key))
+	if err != nil {
+		return false
+	}
+	if err := v.UnmarshalBinary(b); err != nil {
+		os.Remove(c.path(kind, key))
+		return false
+	}
+	return true
+}
+
+func (c *Cache) storeBinary(kind, key string, v binaryIndex) error {
+	if c == nil {
+		return nil
+	}
+	b, err := v.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	return writeAtomic(c.path(kind, key), b)
+}

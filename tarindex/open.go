@@ -6,6 +6,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/layoutfs/layoutfs/tarindex/zran"
+	"github.com/layoutfs/layoutfs/tarindex/zstdframes"
 )
 
 // Archive is an indexed tar archive, ready for reads.
@@ -20,35 +23,53 @@ type Archive struct {
 type Options struct {
 	Cache *Cache
 	// Progress, when set, is called now and then with the compressed bytes
-	// consumed and the total, while a compressed archive is decompressed.
+	// consumed and the total, while a compressed archive is indexed.
 	Progress func(done, total int64)
+	// Span is the distance between gzip checkpoints; 0 is zran's default.
+	Span int64
 }
 
+// spanCache bounds the decoded gzip spans kept for reads, across every
+// archive the process has open.
+var spanCache = zran.NewCache(256 << 20)
+
 // Open indexes the archive of size bytes in r, known to the cache by key (a
-// blob digest, or a file identity). An uncompressed archive is read in place.
-// A gzip or zstd archive is decompressed once into the cache directory (or
-// an unlinked temporary file without a cache) and read from there.
+// blob digest, or a file identity), or loads the index from the cache.
+//
+// An uncompressed archive is read in place. A gzip archive is read through
+// checkpoints (zran): one pass builds the tar index and the checkpoint
+// index together, and a read inflates from the nearest checkpoint. A zstd
+// archive of several frames is read frame by frame; a single-frame one is
+// decompressed once into the cache directory (or an unlinked temporary
+// file without a cache).
 func Open(ctx context.Context, r io.ReaderAt, size int64, key string, o Options) (*Archive, error) {
 	comp, err := Detect(r)
 	if err != nil {
 		return nil, err
 	}
-	data := r
-	dataSize := size
-	if comp != None {
-		f, err := o.uncompressed(ctx, r, size, key, comp)
-		if err != nil {
-			return nil, err
-		}
-		st, err := f.Stat()
-		if err != nil {
-			return nil, err
-		}
-		data, dataSize = f, st.Size()
+	var a *Archive
+	switch comp {
+	case Gzip:
+		a, err = o.openGzip(ctx, r, size, key)
+	case Zstd:
+		a, err = o.openZstd(ctx, r, size, key)
+	default:
+		a, err = o.openPlain(ctx, r, size, key)
 	}
+	if err != nil {
+		return nil, err
+	}
+	a.Compression = comp
+	return a, nil
+}
+
+// openPlain indexes an uncompressed archive, or one already made
+// uncompressed, reading headers only.
+func (o Options) openPlain(ctx context.Context, data io.ReaderAt, size int64, key string) (*Archive, error) {
 	ix, ok := o.Cache.LoadIndex(key)
-	if !ok || ix.Size > dataSize {
-		ix, err = Build(ctx, io.NewSectionReader(data, 0, dataSize))
+	if !ok || ix.Size > size {
+		var err error
+		ix, err = Build(ctx, io.NewSectionReader(data, 0, size))
 		if err != nil {
 			return nil, err
 		}
@@ -56,7 +77,92 @@ func Open(ctx context.Context, r io.ReaderAt, size int64, key string, o Options)
 			return nil, fmt.Errorf("store index: %w", err)
 		}
 	}
-	return &Archive{Index: ix, Data: data, Compression: comp}, nil
+	return &Archive{Index: ix, Data: data}, nil
+}
+
+func (o Options) openGzip(ctx context.Context, r io.ReaderAt, size int64, key string) (*Archive, error) {
+	ix, ok := o.Cache.LoadIndex(key)
+	var zx zran.Index
+	if ok && o.Cache.loadBinary("zran", key, &zx) && ix.Size <= zx.Size {
+		return &Archive{Index: ix, Data: zran.NewReader(&zx, r, zran.ReaderOptions{Cache: spanCache})}, nil
+	}
+	ix, zp, err := o.buildGzip(ctx, r, size)
+	if err != nil {
+		return nil, err
+	}
+	if err := o.Cache.storeBinary("zran", key, zp); err != nil {
+		return nil, fmt.Errorf("store gzip index: %w", err)
+	}
+	if err := o.Cache.StoreIndex(key, ix); err != nil {
+		return nil, fmt.Errorf("store index: %w", err)
+	}
+	return &Archive{Index: ix, Data: zran.NewReader(zp, r, zran.ReaderOptions{Cache: spanCache})}, nil
+}
+
+// buildGzip inflates the stream once, feeding the tar indexer and the
+// checkpoint builder from the same pass.
+func (o Options) buildGzip(ctx context.Context, r io.ReaderAt, size int64) (*Index, *zran.Index, error) {
+	pr, pw := io.Pipe()
+	type result struct {
+		ix  *zran.Index
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		src := &progressReader{ctx: ctx, r: io.NewSectionReader(r, 0, size), total: size, report: o.Progress}
+		zx, err := zran.Build(src, pw, zran.Options{Span: o.Span})
+		pw.CloseWithError(err)
+		done <- result{zx, err}
+	}()
+	ix, err := Build(ctx, pr)
+	if err == nil {
+		// Past the end-of-archive blocks there may be padding: let the
+		// inflater finish the stream and check its CRC.
+		_, err = io.Copy(io.Discard, pr)
+	}
+	pr.CloseWithError(err)
+	res := <-done
+	if res.err != nil {
+		return nil, nil, fmt.Errorf("gzip: %w", res.err)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return ix, res.ix, nil
+}
+
+func (o Options) openZstd(ctx context.Context, r io.ReaderAt, size int64, key string) (*Archive, error) {
+	var fx zstdframes.Index
+	if !o.Cache.loadBinary("zstd", key, &fx) {
+		built, err := zstdframes.Build(r, size)
+		if err != nil {
+			return nil, fmt.Errorf("zstd: %w", err)
+		}
+		if err := o.Cache.storeBinary("zstd", key, built); err != nil {
+			return nil, fmt.Errorf("store zstd index: %w", err)
+		}
+		fx = *built
+	}
+	frames := 0
+	for _, f := range fx.Frames {
+		if !f.Skippable {
+			frames++
+		}
+	}
+	if frames > 1 {
+		return o.openPlain(ctx, fx.ReaderAt(r), fx.Size, key)
+	}
+	// One frame: random access would mean decoding from the start on every
+	// read, so decode it once into a file.
+	f, err := o.uncompressed(ctx, r, size, key, Zstd)
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	return o.openPlain(ctx, f, st.Size(), key)
 }
 
 // uncompressed returns an open file holding the uncompressed stream of r.
