@@ -137,13 +137,14 @@ func (r *Reader) cursor(i int) (*frameCursor, error) {
 }
 
 // frameCursor holds one frame decoded whole (data), or a stream decoder
-// positioned pos bytes into the frame.
+// positioned pos bytes into the frame with the bytes just before pos.
 type frameCursor struct {
 	mu      sync.Mutex
 	frame   int
 	data    []byte
 	dec     *zstd.Decoder
-	pos     int64
+	pos     int64  // bytes of the frame decoded from dec
+	tail    []byte // the last decoded bytes, ending at pos
 	evicted bool
 }
 
@@ -151,7 +152,7 @@ func (c *frameCursor) evict() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.evicted = true
-	c.data = nil
+	c.data, c.tail = nil, nil
 	c.closeStream()
 }
 
@@ -209,34 +210,73 @@ func (c *frameCursor) decodeWhole(r *Reader, f *Frame) ([]byte, error) {
 	return data, nil
 }
 
-// readStream reads p at offset rel of a frame too big to keep decoded,
-// restarting the frame only when reading backwards.
+// Streamed frames keep the last decoded bytes, so that reads arriving
+// slightly out of order (as kernel readahead issues them) are served
+// without decoding the frame again from its start.
+const (
+	tailKeep  = 1 << 20
+	readChunk = 128 << 10
+)
+
+// readStream reads p at offset rel of a frame too big to keep decoded.
+// c.tail holds the decoded bytes just before c.pos.
 func (c *frameCursor) readStream(r *Reader, f *Frame, p []byte, rel int64) (int, error) {
-	if c.dec == nil || rel < c.pos {
-		c.closeStream()
-		dec, err := newStreamDecoder()
-		if err != nil {
-			return 0, err
+	n := 0
+	for n < len(p) {
+		at := rel + int64(n)
+		tailStart := c.pos - int64(len(c.tail))
+		if c.dec == nil || at < tailStart {
+			if err := c.restartStream(r, f); err != nil {
+				return n, err
+			}
+			continue
 		}
-		if err := dec.Reset(io.NewSectionReader(r.src, f.Offset, f.CompressedSize)); err != nil {
-			dec.Close()
-			return 0, fmt.Errorf("%w: frame at %d: %v", ErrFormat, f.Offset, err)
+		if at < c.pos {
+			n += copy(p[n:], c.tail[at-tailStart:])
+			continue
 		}
-		c.dec, c.pos = dec, 0
-	}
-	if skip := rel - c.pos; skip > 0 {
-		n, err := io.CopyN(io.Discard, c.dec, skip)
-		c.pos += n
-		if err != nil {
-			return 0, c.streamErr(f, err)
+		if err := c.decodeMore(f); err != nil {
+			return n, err
 		}
-	}
-	n, err := io.ReadFull(c.dec, p)
-	c.pos += int64(n)
-	if err != nil {
-		return n, c.streamErr(f, err)
 	}
 	return n, nil
+}
+
+func (c *frameCursor) restartStream(r *Reader, f *Frame) error {
+	c.closeStream()
+	dec, err := newStreamDecoder()
+	if err != nil {
+		return err
+	}
+	if err := dec.Reset(io.NewSectionReader(r.src, f.Offset, f.CompressedSize)); err != nil {
+		dec.Close()
+		return fmt.Errorf("%w: frame at %d: %v", ErrFormat, f.Offset, err)
+	}
+	c.dec, c.pos = dec, 0
+	if c.tail == nil {
+		c.tail = make([]byte, 0, 2*tailKeep)
+	}
+	c.tail = c.tail[:0]
+	return nil
+}
+
+// decodeMore appends the next chunk of the frame to the tail.
+func (c *frameCursor) decodeMore(f *Frame) error {
+	if len(c.tail)+readChunk > cap(c.tail) {
+		keep := min(len(c.tail), tailKeep)
+		c.tail = c.tail[:copy(c.tail, c.tail[len(c.tail)-keep:])]
+	}
+	k := int(min(int64(cap(c.tail)-len(c.tail)), readChunk, f.Size-c.pos))
+	if k <= 0 {
+		return fmt.Errorf("%w: read past the end of frame at %d", ErrIndex, f.Offset)
+	}
+	m, err := io.ReadFull(c.dec, c.tail[len(c.tail):len(c.tail)+k])
+	c.tail = c.tail[:len(c.tail)+m]
+	c.pos += int64(m)
+	if err != nil {
+		return c.streamErr(f, err)
+	}
+	return nil
 }
 
 func (c *frameCursor) streamErr(f *Frame, err error) error {

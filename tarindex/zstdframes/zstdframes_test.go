@@ -336,3 +336,44 @@ func TestConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+type countingReaderAt struct {
+	r      io.ReaderAt
+	starts int // reads at offset 0: restarts of the first frame
+}
+
+func (c *countingReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if off == 0 {
+		c.starts++
+	}
+	return c.r.ReadAt(p, off)
+}
+
+// TestStreamOutOfOrder reads a big single frame the way kernel readahead
+// does, slightly out of order; the tail must absorb that without restarts.
+func TestStreamOutOfOrder(t *testing.T) {
+	data := genData(6<<20, 6)
+	z := streamFrame(t, data)
+	ix, err := Build(bytes.NewReader(z), int64(len(z)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := &countingReaderAt{r: bytes.NewReader(z)}
+	r := NewReader(ix, src, ReaderOptions{MaxWholeFrame: 1 << 20})
+	defer r.Close()
+	const chunk = 128 << 10
+	p := make([]byte, chunk)
+	for base := int64(0); base+2*chunk <= int64(len(data)); base += 2 * chunk {
+		for _, off := range []int64{base + chunk, base} {
+			if _, err := r.ReadAt(p, off); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(p, data[off:off+chunk]) {
+				t.Fatalf("bytes differ at %d", off)
+			}
+		}
+	}
+	if src.starts != 1 {
+		t.Fatalf("frame restarted %d times", src.starts)
+	}
+}
