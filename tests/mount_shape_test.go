@@ -167,8 +167,13 @@ var mntShapeChecks = map[string]func(t *testing.T, src, mnt string){
 	"B-orasgo-hello-world-containerd-export.tar": func(t *testing.T, src, mnt string) {
 		mntWantNames(t, mnt, "tags", "hello-world:latest", "latest")
 		mntWantNames(t, mnt, "tags/latest", "index.json", "linux_amd64")
-		// RepoTags name the image itself (manifest.json knows no index).
-		mntWantNames(t, mnt, "tags/hello-world:latest", "linux_amd64")
+		// The RepoTag hello-world:latest is the index.json entry named
+		// docker.io/library/hello-world:latest (io.containerd.image.name):
+		// the same index as tags/latest.
+		mntWantNames(t, mnt, "tags/hello-world:latest", "index.json", "linux_amd64")
+		if a, b := mntFileSum(t, filepath.Join(mnt, "tags/latest/index.json")), mntFileSum(t, filepath.Join(mnt, "tags/hello-world:latest/index.json")); a != b {
+			t.Errorf("tags/latest and tags/hello-world:latest show different indexes")
+		}
 		b, err := os.ReadFile(filepath.Join(mnt, "tags/latest/linux_amd64/rootfs/hello"))
 		if err != nil || len(b) == 0 {
 			t.Errorf("rootfs/hello: %v (%d bytes)", err, len(b))
