@@ -75,16 +75,19 @@ func (b *builder) run() error {
 			if err := b.flush(); err != nil {
 				return err
 			}
-			end := d.inBase + int64(d.inPos)
-			crc, size, more, err := d.nextMember()
+			crc, size, at, err := d.memberEnd()
 			if err != nil {
 				return err
 			}
 			if crc != b.crc {
-				return fmt.Errorf("%w in member ending at compressed offset %d", ErrChecksum, end)
+				return fmt.Errorf("%w in member trailer at compressed offset %d", ErrChecksum, at)
 			}
 			if size != uint32(b.memberN) {
-				return fmt.Errorf("%w in member ending at compressed offset %d", ErrSize, end)
+				return fmt.Errorf("%w in member trailer at compressed offset %d", ErrSize, at)
+			}
+			more, err := d.nextMember()
+			if err != nil {
+				return err
 			}
 			b.crc, b.memberN = 0, 0
 			if !more {

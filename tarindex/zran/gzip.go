@@ -109,29 +109,34 @@ func (d *inflater) memberTrailer() (crc, size uint32, err error) {
 	return binary.LittleEndian.Uint32(t[:4]), binary.LittleEndian.Uint32(t[4:]), nil
 }
 
-// nextMember finishes the member whose final block has just ended and
-// reads the header of the next one. It returns false at the end of the
-// input; zero bytes after the last member are ignored, as gzip(1) does.
-func (d *inflater) nextMember() (crc, size uint32, more bool, err error) {
+// memberEnd reads the trailer of the member whose final block has just
+// ended, returning its fields and its offset.
+func (d *inflater) memberEnd() (crc, size uint32, at int64, err error) {
 	if err = d.toBytes(); err != nil {
 		return
 	}
-	if crc, size, err = d.memberTrailer(); err != nil {
-		return
-	}
+	at = d.inBase + int64(d.inPos)
+	crc, size, err = d.memberTrailer()
+	return
+}
+
+// nextMember reads the header of the member after the current one and
+// starts its deflate stream. It returns false at the end of the input;
+// zero bytes after the last member are ignored, as gzip(1) does.
+func (d *inflater) nextMember() (bool, error) {
 	for {
 		eof, err := d.atEOF()
 		if err != nil || eof {
-			return crc, size, false, err
+			return false, err
 		}
 		if d.in[d.inPos] != 0 {
 			break
 		}
 		d.inPos++
 	}
-	if err = d.memberHeader(); err != nil {
-		return
+	if err := d.memberHeader(); err != nil {
+		return false, err
 	}
 	d.startStream()
-	return crc, size, true, nil
+	return true, nil
 }

@@ -232,7 +232,10 @@ func (c *spanCursor) decode(want int64) error {
 			return err
 		}
 		if ev == evStreamEnd {
-			_, _, more, err := d.nextMember()
+			if _, _, _, err := d.memberEnd(); err != nil {
+				return err
+			}
+			more, err := d.nextMember()
 			if err != nil {
 				return err
 			}
