@@ -61,6 +61,26 @@ func mntPeerImage(t *testing.T) (layoutDir, rootfs string) {
 	if err := os.Chown(filepath.Join(rootfs, "root/secret"), 1234, 5678); err != nil {
 		t.Fatal(err)
 	}
+	// Special files and xattrs, which only a mount can show as such.
+	os.MkdirAll(filepath.Join(rootfs, "dev"), 0o755)
+	if err := unix.Mknod(filepath.Join(rootfs, "dev/null"), unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mknod(filepath.Join(rootfs, "dev/loop9"), unix.S_IFBLK|0o660, int(unix.Mkdev(7, 9))); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mkfifo(filepath.Join(rootfs, "dev/fifo"), 0o620); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Lsetxattr(filepath.Join(rootfs, "etc/os-release"), "user.layoutfs.test", []byte("xattr value"), 0); err != nil {
+		t.Fatalf("user xattrs unsupported on the temp dir: %v", err)
+	}
+	// Modes exactly, past the umask; setuid on the tool.
+	for rel, mode := range map[string]uint32{"dev/null": 0o666, "dev/loop9": 0o660, "dev/fifo": 0o620, "usr/bin/tool": 0o4755} {
+		if err := unix.Chmod(filepath.Join(rootfs, rel), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
 	mntSetTimes(t, rootfs, time.Date(2021, 2, 3, 4, 5, 6, 0, time.UTC))
 	mntExec(t, "umoci", "repack", "--image", layoutDir+":t", bundle)
 	// Second layer, from a fresh unpack of the first: a deletion (a
@@ -207,6 +227,24 @@ func TestMountPeerInterop(t *testing.T) {
 			if syscall.Lstat(filepath.Join(img, "rootfs/usr/bin/tool"), &fst) != nil || syscall.Lstat(filepath.Join(img, "rootfs/usr/bin/tool-hard"), &hst) != nil || fst.Ino != hst.Ino || fst.Nlink != 2 {
 				t.Errorf("hard link: tool ino %d nlink %d, tool-hard ino %d", fst.Ino, fst.Nlink, hst.Ino)
 			}
+			// Spot checks of what the comparison covers, so a vacuous
+			// comparison cannot pass.
+			for rel, want := range map[string]os.FileMode{
+				"dev/null":     os.ModeDevice | os.ModeCharDevice | 0o666,
+				"dev/loop9":    os.ModeDevice | 0o660,
+				"dev/fifo":     os.ModeNamedPipe | 0o620,
+				"usr/bin/tool": os.ModeSetuid | 0o755,
+			} {
+				if g, ok := got[rel]; !ok || g.mode != want {
+					t.Errorf("rootfs/%s: mode %v, want %v", rel, g.mode, want)
+				}
+			}
+			if g := got["dev/loop9"]; unix.Major(g.rdev) != 7 || unix.Minor(g.rdev) != 9 {
+				t.Errorf("rootfs/dev/loop9: device %d:%d, want 7:9", unix.Major(g.rdev), unix.Minor(g.rdev))
+			}
+			if g := got["etc/os-release"]; g.xattrs["user.layoutfs.test"] != "xattr value" {
+				t.Errorf("rootfs/etc/os-release xattrs %v", g.xattrs)
+			}
 			// Every source shape shows the same rootfs as the plain docker save.
 			if c.name == "docker-archive" {
 				base = got
@@ -264,6 +302,10 @@ func mntCompareWithDir(t testing.TB, got map[string]mntEntry, dir string) {
 		}
 		st := fi.Sys().(*syscall.Stat_t)
 		e := mntEntry{mode: fi.Mode(), size: fi.Size(), uid: st.Uid, gid: st.Gid, mtime: time.Unix(st.Mtim.Sec, 0), nlink: uint32(st.Nlink)}
+		if fi.Mode()&iofs.ModeDevice != 0 {
+			e.rdev = st.Rdev
+		}
+		e.xattrs = mntUserXattrs(mntListXattrs(t, p))
 		switch {
 		case fi.Mode()&os.ModeSymlink != 0:
 			e.target, _ = os.Readlink(p)
@@ -308,6 +350,12 @@ func mntCompareWithDir(t testing.TB, got map[string]mntEntry, dir string) {
 		if g.target != w.target {
 			t.Errorf("%s: symlink to %q in the mount, %q in umoci's rootfs", p, g.target, w.target)
 		}
+		if g.rdev != w.rdev {
+			t.Errorf("%s: device %d:%d in the mount, %d:%d in umoci's rootfs", p, unix.Major(g.rdev), unix.Minor(g.rdev), unix.Major(w.rdev), unix.Minor(w.rdev))
+		}
+		if gx := mntUserXattrs(g.xattrs); len(gx)+len(w.xattrs) > 0 && !mapsEqualMnt(gx, w.xattrs) {
+			t.Errorf("%s: user xattrs %v in the mount, %v in umoci's rootfs", p, gx, w.xattrs)
+		}
 		if g.mtime.Unix() != w.mtime.Unix() {
 			t.Errorf("%s: mtime %v in the mount, %v in umoci's rootfs", p, g.mtime.UTC(), w.mtime.UTC())
 		}
@@ -333,4 +381,19 @@ func mntSetTimes(t testing.TB, dir string, tm time.Time) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// mntUserXattrs keeps the user.* attributes: others (security.*) depend on
+// the host filesystem.
+func mntUserXattrs(m map[string]string) map[string]string {
+	var out map[string]string
+	for k, v := range m {
+		if strings.HasPrefix(k, "user.") {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[k] = v
+		}
+	}
+	return out
 }

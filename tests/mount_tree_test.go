@@ -38,6 +38,7 @@ type mntEntry struct {
 	mtime  time.Time
 	nlink  uint32
 	ino    uint64
+	rdev   uint64 // device nodes, as unix.Mkdev builds it
 	target string // symlinks
 	sum    string // sha256 of a regular file's content
 	xattrs map[string]string
@@ -90,6 +91,9 @@ func mntTreeEntries(t testing.TB, root lfs.Dir) map[string]mntEntry {
 	walk = func(p string, n lfs.Node) {
 		a := n.Attr()
 		e := mntEntry{mode: a.Mode, size: a.Size, uid: a.Uid, gid: a.Gid, mtime: a.Mtime, nlink: max(a.Nlink, 1), ino: a.Ino}
+		if a.Mode&iofs.ModeDevice != 0 {
+			e.rdev = a.Rdev
+		}
 		if x, ok := n.(lfs.Xattrer); ok && len(x.Xattrs()) > 0 {
 			e.xattrs = x.Xattrs()
 		}
@@ -141,6 +145,9 @@ func mntMountEntries(t testing.TB, mnt string) map[string]mntEntry {
 		}
 		st := fi.Sys().(*syscall.Stat_t)
 		e := mntEntry{mode: fi.Mode(), size: fi.Size(), uid: st.Uid, gid: st.Gid, mtime: time.Unix(st.Mtim.Sec, st.Mtim.Nsec), nlink: uint32(st.Nlink), ino: st.Ino}
+		if fi.Mode()&iofs.ModeDevice != 0 {
+			e.rdev = st.Rdev
+		}
 		e.xattrs = mntListXattrs(t, p)
 		switch {
 		case fi.Mode()&os.ModeSymlink != 0:
@@ -269,6 +276,9 @@ func mntCompareTrees(t testing.TB, want, got map[string]mntEntry) {
 		}
 		if w.nlink != g.nlink {
 			report("%s: nlink %d in the mount, %d in the tree", p, g.nlink, w.nlink)
+		}
+		if w.rdev != g.rdev {
+			report("%s: device %d:%d in the mount, %d:%d in the tree", p, unix.Major(g.rdev), unix.Minor(g.rdev), unix.Major(w.rdev), unix.Minor(w.rdev))
 		}
 		if w.target != g.target {
 			report("%s: symlink target %q in the mount, %q in the tree", p, g.target, w.target)
