@@ -479,3 +479,27 @@ func TestBuildSparse(t *testing.T) {
 		})
 	}
 }
+
+// TestOpenSparseGzip: a sparse file inside a gzip archive, indexed while
+// streaming, reads back through the checkpoints.
+func TestOpenSparseGzip(t *testing.T) {
+	d := t.TempDir()
+	sparseFile(t, filepath.Join(d, "s"), 300000, "sparse data")
+	writeTestFile(t, filepath.Join(d, "a"), "plain file")
+	gnuTar(t, d, "--sparse", "--format=posix", "-cf", "a.tar", "a", "s")
+	plain := readFile(t, filepath.Join(d, "a.tar"))
+	gz := gzipped(t, plain)
+	a, err := tarindex.Open(context.Background(), bytes.NewReader(gz), int64(len(gz)), "k", tarindex.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Entries) != 2 || !a.Entries[1].Sparse {
+		t.Fatalf("entries %+v", a.Entries)
+	}
+	if got := readEntry(t, &a.Entries[1], a.Data); !bytes.Equal(got, readFile(t, filepath.Join(d, "s"))) {
+		t.Error("sparse content differs")
+	}
+	if got := readEntry(t, &a.Entries[0], a.Data); string(got) != "plain file" {
+		t.Errorf("plain file %q", got)
+	}
+}

@@ -4,8 +4,11 @@ package tarindex_test
 
 import (
 	"bytes"
+	"context"
 	"path/filepath"
 	"testing"
+
+	"github.com/layoutfs/layoutfs/tarindex"
 )
 
 // TestBuildTwoSparseFiles: a sparse file right after another sparse file
@@ -31,5 +34,25 @@ func TestBuildTwoSparseFiles(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestOpenTwoSparseGzip: the same through a gzip archive, indexed as a
+// stream.
+func TestOpenTwoSparseGzip(t *testing.T) {
+	d := t.TempDir()
+	sparseFile(t, filepath.Join(d, "s1"), 1000, "first")
+	sparseFile(t, filepath.Join(d, "s2"), 700000, "second")
+	gnuTar(t, d, "--sparse", "-cf", "a.tar", "s1", "s2")
+	plain := readFile(t, filepath.Join(d, "a.tar"))
+	gz := gzipped(t, plain)
+	a, err := tarindex.Open(context.Background(), bytes.NewReader(gz), int64(len(gz)), "k", tarindex.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, name := range []string{"s1", "s2"} {
+		if got := readEntry(t, &a.Entries[i], a.Data); !bytes.Equal(got, readFile(t, filepath.Join(d, name))) {
+			t.Errorf("%s: content differs", name)
+		}
 	}
 }
