@@ -231,18 +231,19 @@ func (c *spanCursor) decode(want int64) error {
 		if err != nil {
 			return err
 		}
-		if ev == evStreamEnd {
-			if _, _, _, err := d.memberEnd(); err != nil {
-				return err
-			}
-			more, err := d.nextMember()
-			if err != nil {
-				return err
-			}
-			if !more {
-				c.finish()
-				break
-			}
+		if ev != evStreamEnd {
+			continue
+		}
+		if _, _, _, err := d.memberEnd(); err != nil {
+			return err
+		}
+		more, err := d.nextMember()
+		if err != nil {
+			return err
+		}
+		if !more {
+			c.finish() // d belongs to the pool from here on
+			return nil
 		}
 	}
 	c.o = d.o
