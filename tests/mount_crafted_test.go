@@ -1,0 +1,272 @@
+package tests
+
+import (
+	"archive/tar"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// mntDesc is an OCI descriptor as the crafted layouts write it.
+type mntDesc struct {
+	MediaType   string            `json:"mediaType"`
+	Digest      string            `json:"digest"`
+	Size        int               `json:"size"`
+	Platform    map[string]string `json:"platform,omitempty"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// mntLayout writes OCI layouts by hand, for shapes no tool makes on
+// request (odd ref names, platform clashes, artifacts, broken graphs).
+type mntLayout struct {
+	t   testing.TB
+	dir string
+}
+
+func mntNewLayout(t testing.TB) *mntLayout {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "layout")
+	os.MkdirAll(filepath.Join(dir, "blobs/sha256"), 0o755)
+	os.WriteFile(filepath.Join(dir, "oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`), 0o644)
+	return &mntLayout{t: t, dir: dir}
+}
+
+func (l *mntLayout) blob(mediaType string, b []byte) mntDesc {
+	return mntDesc{MediaType: mediaType, Digest: "sha256:" + mntWriteBlob(l.t, l.dir, b), Size: len(b)}
+}
+
+func (l *mntLayout) json(mediaType string, v any) mntDesc {
+	b, err := json.Marshal(v)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	return l.blob(mediaType, b)
+}
+
+// tar builds a layer from name -> content (a trailing / makes a dir).
+func (l *mntLayout) tar(files map[string]string) mntDesc {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for name, content := range files {
+		h := &tar.Header{Name: name, Mode: 0o644, Size: int64(len(content)), Typeflag: tar.TypeReg, ModTime: time.Unix(1600000000, 0)}
+		if strings.HasSuffix(name, "/") {
+			h.Typeflag, h.Mode, h.Size = tar.TypeDir, 0o755, 0
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			l.t.Fatal(err)
+		}
+		tw.Write([]byte(content))
+	}
+	tw.Close()
+	return l.blob("application/vnd.oci.image.layer.v1.tar", buf.Bytes())
+}
+
+// image writes a config and manifest for os/arch[/variant] (empty: no
+// platform in the config) and returns the manifest's descriptor.
+func (l *mntLayout) image(osArch string, layers ...mntDesc) mntDesc {
+	cfg := map[string]any{"rootfs": map[string]any{"type": "layers", "diff_ids": []string{}}}
+	if osArch != "" {
+		p := strings.Split(osArch, "/")
+		cfg["os"], cfg["architecture"] = p[0], p[1]
+		if len(p) > 2 {
+			cfg["variant"] = p[2]
+		}
+	}
+	c := l.json("application/vnd.oci.image.config.v1+json", cfg)
+	if layers == nil {
+		layers = []mntDesc{}
+	}
+	return l.json("application/vnd.oci.image.manifest.v1+json", map[string]any{
+		"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+		"config": c, "layers": layers,
+	})
+}
+
+func (l *mntLayout) index(ms ...mntDesc) mntDesc {
+	return l.json("application/vnd.oci.image.index.v1+json", map[string]any{
+		"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": ms,
+	})
+}
+
+// top writes index.json.
+func (l *mntLayout) top(ms ...mntDesc) string {
+	b, _ := json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": ms})
+	if err := os.WriteFile(filepath.Join(l.dir, "index.json"), b, 0o644); err != nil {
+		l.t.Fatal(err)
+	}
+	return l.dir
+}
+
+func mntRef(d mntDesc, name string) mntDesc {
+	d.Annotations = map[string]string{"org.opencontainers.image.ref.name": name}
+	return d
+}
+
+func mntPlat(d mntDesc, os, arch, variant, osVersion string) mntDesc {
+	d.Platform = map[string]string{"os": os, "architecture": arch}
+	if variant != "" {
+		d.Platform["variant"] = variant
+	}
+	if osVersion != "" {
+		d.Platform["os.version"] = osVersion
+	}
+	return d
+}
+
+// TestMountUnsafeRefNames: names that are unsafe as paths are skipped,
+// never followed; the safe ones beside them are served.
+func TestMountUnsafeRefNames(t *testing.T) {
+	mntRequireFUSE(t)
+	t.Parallel()
+	l := mntNewLayout(t)
+	im := l.image("linux/amd64", l.tar(map[string]string{"etc/": "", "etc/hostname": "crafted\n"}))
+	var ms []mntDesc
+	for _, n := range []string{"ok", "../escape", "a/../../up", "a//b", "/abs", "..", ".", "x/./y", "trailing/", "nul\x00byte", "fine/nested:1"} {
+		ms = append(ms, mntRef(im, n))
+	}
+	mnt := mntMount(t, l.top(ms...))
+	mntWantNames(t, mnt, "tags", "fine", "ok")
+	mntWantNames(t, mnt, "tags/fine", "nested:1")
+	mntWantNames(t, mnt, "tags/ok", "linux_amd64")
+	if b, err := os.ReadFile(filepath.Join(mnt, "tags/fine/nested:1/linux_amd64/rootfs/etc/hostname")); err != nil || string(b) != "crafted\n" {
+		t.Errorf("safe nested ref: %v %q", err, b)
+	}
+	// Nothing appeared beside the mount or at its top.
+	mntWantNames(t, mnt, "", "blobs", "index.json", "manifests", "oci-layout", "tags")
+	if ents, _ := os.ReadDir(filepath.Dir(mnt)); len(ents) != 1 {
+		t.Errorf("the mount's parent holds %d entries", len(ents))
+	}
+}
+
+// TestMountPlatformNames: os.version and variants in names, and a clash of
+// two manifests with one platform under one ref resolved by digest
+// suffixes.
+func TestMountPlatformNames(t *testing.T) {
+	mntRequireFUSE(t)
+	t.Parallel()
+	l := mntNewLayout(t)
+	a := l.image("linux/amd64", l.tar(map[string]string{"which": "a"}))
+	b := l.image("linux/amd64", l.tar(map[string]string{"which": "b"}))
+	win := l.image("windows/amd64")
+	arm := l.image("linux/arm64/v8")
+	none := l.image("")
+	clash := l.index(mntPlat(a, "linux", "amd64", "", ""), mntPlat(b, "linux", "amd64", "", ""))
+	armEl8 := l.image("linux/arm64/v8", l.tar(map[string]string{"el8": "1"}))
+	multi := l.index(mntPlat(win, "windows", "amd64", "", "10.0.20348.2227"), mntPlat(arm, "linux", "arm64", "v8", ""), mntPlat(armEl8, "linux", "arm64", "v8", "el8"))
+	mnt := mntMount(t, l.top(mntRef(clash, "clash"), mntRef(multi, "multi"), mntRef(none, "none"), mntRef(arm, "fromconfig")))
+	ha, hb := strings.TrimPrefix(a.Digest, "sha256:")[:12], strings.TrimPrefix(b.Digest, "sha256:")[:12]
+	mntWantNames(t, mnt, "tags/clash", "index.json", "linux_amd64-"+ha, "linux_amd64-"+hb)
+	for dir, want := range map[string]string{"linux_amd64-" + ha: "a", "linux_amd64-" + hb: "b"} {
+		if got, err := os.ReadFile(filepath.Join(mnt, "tags/clash", dir, "rootfs/which")); err != nil || string(got) != want {
+			t.Errorf("tags/clash/%s/rootfs/which = %q, %v; want %q", dir, got, err, want)
+		}
+	}
+	// os.version after a colon, variant after an underscore.
+	mntWantNames(t, mnt, "tags/multi", "index.json", "linux_arm64_v8", "linux_arm64_v8:el8", "windows_amd64:10.0.20348.2227")
+	mntWantNames(t, mnt, "tags/none", "unknown_unknown")
+	// No descriptor platform: the config's.
+	mntWantNames(t, mnt, "tags/fromconfig", "linux_arm64_v8")
+}
+
+// TestMountArtifactFiles: layers titled with org.opencontainers.image.title
+// are files/<title>; unsafe titles are skipped.
+func TestMountArtifactFiles(t *testing.T) {
+	mntRequireFUSE(t)
+	t.Parallel()
+	l := mntNewLayout(t)
+	file := func(title, content string) mntDesc {
+		d := l.blob("text/plain", []byte(content))
+		d.Annotations = map[string]string{"org.opencontainers.image.title": title}
+		return d
+	}
+	art := l.image("", file("hello.txt", "hello artifact\n"), file("../evil.txt", "evil\n"), file("a/same.txt", "first\n"), file("b/same.txt", "second\n"), file("", "empty title\n"), file("..", "dotdot\n"))
+	mnt := mntMount(t, l.top(mntRef(art, "v1")))
+	plats := mntNames(t, filepath.Join(mnt, "tags/v1"))
+	if len(plats) != 1 {
+		t.Fatalf("tags/v1 = %v", plats)
+	}
+	img := filepath.Join("tags/v1", plats[0])
+	names := mntNames(t, filepath.Join(mnt, img, "files"))
+	if !slices.Contains(names, "hello.txt") {
+		t.Errorf("files/ = %q, want hello.txt in it", names)
+	}
+	// A directory never lists one name twice: two titles that reduce to
+	// the same name (a/same.txt, b/same.txt) cannot both be files/same.txt.
+	seen := map[string]bool{}
+	for _, n := range names {
+		if seen[n] {
+			t.Errorf("files/ lists %q twice: %q", n, names)
+		}
+		seen[n] = true
+		if n == "" || n == "." || n == ".." || strings.Contains(n, "/") {
+			t.Errorf("unsafe title served as files/%q", n)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(mnt, img, "files/hello.txt")); err != nil || string(b) != "hello artifact\n" {
+		t.Errorf("files/hello.txt = %q, %v", b, err)
+	}
+	if _, err := os.Stat(filepath.Join(mnt, "tags/v1", "evil.txt")); err == nil {
+		t.Errorf("evil.txt escaped files/")
+	}
+}
+
+// TestMountBrokenGraph: an index that names itself (its digest is then
+// necessarily wrong), a manifest that is not JSON, and a missing blob:
+// the mount comes up, those refs fail with an error instead of hanging,
+// and a good ref beside them works.
+func TestMountBrokenGraph(t *testing.T) {
+	mntRequireFUSE(t)
+	t.Parallel()
+	l := mntNewLayout(t)
+	good := l.image("linux/amd64", l.tar(map[string]string{"ok": "yes"}))
+	// A self-referencing index, stored under the digest it names.
+	const self = "sha256:1111111111111111111111111111111111111111111111111111111111111111"
+	selfIdx, _ := json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+		"manifests": []mntDesc{{MediaType: "application/vnd.oci.image.index.v1+json", Digest: self, Size: 0}}})
+	os.WriteFile(filepath.Join(l.dir, "blobs/sha256", strings.TrimPrefix(self, "sha256:")), selfIdx, 0o644)
+	loop := mntDesc{MediaType: "application/vnd.oci.image.index.v1+json", Digest: self, Size: len(selfIdx)}
+	junk := l.blob("application/vnd.oci.image.manifest.v1+json", []byte("this is not json"))
+	missing := mntDesc{MediaType: "application/vnd.oci.image.manifest.v1+json", Digest: "sha256:2222222222222222222222222222222222222222222222222222222222222222", Size: 10}
+	src := l.top(mntRef(good, "good"), mntRef(loop, "loop"), mntRef(junk, "junk"), mntRef(missing, "missing"))
+
+	// The CLI first: it must answer, not hang (mntRun has a time limit).
+	r := mntRun(t, "ls", "--cache-dir", t.TempDir(), src, "tags/good/linux_amd64/rootfs")
+	if r.code != 0 || strings.TrimSpace(r.stdout) != "ok" {
+		t.Errorf("ls of the good ref beside broken ones: %s", r)
+	}
+	mnt := mntMount(t, src)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for _, ref := range []string{"loop", "junk"} {
+			ents, err := os.ReadDir(filepath.Join(mnt, "tags", ref))
+			if err == nil && len(ents) > 0 {
+				t.Errorf("tags/%s lists %d entries of a broken graph", ref, len(ents))
+			} else if err != nil && !errors.Is(err, syscall.EIO) && !errors.Is(err, syscall.ENOENT) {
+				t.Errorf("tags/%s: %v, want EIO or absent", ref, err)
+			}
+		}
+		if b, err := os.ReadFile(filepath.Join(mnt, "tags/good/linux_amd64/rootfs/ok")); err != nil || string(b) != "yes" {
+			t.Errorf("good ref: %q %v", b, err)
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("reading broken refs hangs")
+	}
+	// A ref to a missing manifest is left out (README), not a dead entry.
+	if _, err := os.Stat(filepath.Join(mnt, "tags/missing")); err == nil {
+		ents, err := os.ReadDir(filepath.Join(mnt, "tags/missing"))
+		if err == nil && len(ents) > 0 {
+			t.Errorf("tags/missing lists %d entries for a manifest that is not there", len(ents))
+		}
+	}
+}
