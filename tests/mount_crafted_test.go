@@ -270,3 +270,46 @@ func TestMountBrokenGraph(t *testing.T) {
 		}
 	}
 }
+
+// TestMountRefNameClashes: nested reference names that collide with what a
+// reference directory already shows (its index.json, a platform) do not
+// produce a directory listing one name twice.
+func TestMountRefNameClashes(t *testing.T) {
+	mntRequireFUSE(t)
+	t.Parallel()
+	l := mntNewLayout(t)
+	amd := l.image("linux/amd64", l.tar(map[string]string{"which": "amd"}))
+	arm := l.image("linux/arm64", l.tar(map[string]string{"which": "arm"}))
+	other := l.image("linux/s390x", l.tar(map[string]string{"which": "other"}))
+	idx := l.index(mntPlat(amd, "linux", "amd64", "", ""), mntPlat(arm, "linux", "arm64", "", ""))
+	src := l.top(mntRef(idx, "multi"), mntRef(other, "multi/index.json"), mntRef(other, "multi/linux_amd64"), mntRef(other, "multi/sub"))
+	mnt := mntMount(t, src)
+	names := mntNames(t, filepath.Join(mnt, "tags/multi"))
+	seen := map[string]bool{}
+	for _, n := range names {
+		if seen[n] {
+			t.Errorf("tags/multi lists %q twice: %q", n, names)
+		}
+		seen[n] = true
+	}
+	for _, n := range []string{"index.json", "linux_amd64", "linux_arm64", "sub"} {
+		if !seen[n] {
+			t.Errorf("tags/multi lacks %s: %q", n, names)
+		}
+	}
+	// index.json is the ref's raw index, a regular file.
+	fi, err := os.Lstat(filepath.Join(mnt, "tags/multi/index.json"))
+	if err != nil || !fi.Mode().IsRegular() {
+		mode := os.FileMode(0)
+		if fi != nil {
+			mode = fi.Mode()
+		}
+		t.Errorf("tags/multi/index.json: %v, mode %v; want the raw index file", err, mode)
+	} else {
+		mntCheckHash(t, filepath.Join(mnt, "tags/multi/index.json"), strings.TrimPrefix(idx.Digest, "sha256:"))
+	}
+	if b, err := os.ReadFile(filepath.Join(mnt, "tags/multi/linux_amd64/rootfs/which")); err != nil || string(b) != "amd" {
+		t.Errorf("tags/multi/linux_amd64 is not the index's amd64 image: %q %v", b, err)
+	}
+	mntWantNames(t, mnt, "tags/multi/sub", "linux_s390x")
+}
