@@ -524,3 +524,42 @@ func TestCLIDefaultCacheDir(t *testing.T) {
 		t.Errorf("$XDG_CACHE_HOME/layoutfs after ls of a compressed archive: %v, %d entries", err, len(ents))
 	}
 }
+
+// TestCLIUnusableCacheDir: the index cache is an optimisation. When it
+// cannot be written (a read-only home, a path under a file), reading a
+// source must still work, or at the very least fail saying the cache is
+// the problem: never call a good archive "not an image".
+func TestCLIUnusableCacheDir(t *testing.T) {
+	t.Parallel()
+	blocker := filepath.Join(t.TempDir(), "a-file")
+	os.WriteFile(blocker, []byte("x"), 0o644)
+	cache := filepath.Join(blocker, "cache") // mkdir fails: ENOTDIR
+	for _, c := range []struct{ fixture, path, want string }{
+		{"A-scalibr-symlinks-docker-save.tar", "tags", "symlinks:latest"},
+		{"C-skopeo-oci-archive-name-only.tar.gz", "tags", "pretty-empty:latest"},
+		{"C-dive-oci-zstd.tar", "tags", ""},
+		{"C-stereoscope-multiplatform-nested", "tags", "latest"},
+		// A layout directory needs no cache to open, but its gzip layer does.
+		{"C-stereoscope-multiplatform-nested", "tags/latest/linux_amd64/rootfs", "linux"},
+	} {
+		src := mntFixture(t, c.fixture)
+		r := mntRun(t, "ls", "--cache-dir", cache, src, c.path)
+		if r.code == 0 {
+			if strings.TrimSpace(r.stdout) != c.want {
+				t.Errorf("%s with an unusable cache: %s/ = %q, want %q", c.fixture, c.path, r.stdout, c.want)
+			}
+			continue
+		}
+		if strings.Contains(r.stderr, "not an image") || !strings.Contains(r.stderr, blocker) {
+			t.Errorf("%s %s with an unusable cache dir: %q; want it read without the cache, or an error about the cache dir", c.fixture, c.path, strings.TrimSpace(r.stderr))
+		}
+	}
+	// The same through XDG_CACHE_HOME, as a read-only home would give.
+	src := mntFixture(t, "A-scalibr-symlinks-docker-save.tar")
+	cmd := exec.Command(mntBinPath, "ls", src, "tags")
+	cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+blocker, "LAYOUTFS_CACHE_DIR=")
+	out, err := cmd.CombinedOutput()
+	if err != nil && (strings.Contains(string(out), "not an image") || !strings.Contains(string(out), blocker)) {
+		t.Errorf("XDG_CACHE_HOME unusable: %v: %s", err, out)
+	}
+}
