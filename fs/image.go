@@ -3,7 +3,7 @@ package fs
 import (
 	"fmt"
 	iofs "io/fs"
-	"path"
+	"strings"
 	"sync"
 
 	"github.com/layoutfs/layoutfs/layout"
@@ -31,14 +31,13 @@ func (t *tree) imageDir(im *layout.Image) *lazyDir {
 			}},
 		}
 		var tarLayers []ocispec.Descriptor
-		var layerEnts, fileEnts []Dirent
+		var layerEnts []Dirent
 		width := len(fmt.Sprint(len(m.Layers) - 1))
 		width = max(width, 2)
+		files := map[string]Node{}
 		for i, l := range m.Layers {
 			if title, ok := l.Annotations[layout.AnnotationTitle]; ok {
-				if f := t.artifactFile(l, title); f != nil {
-					fileEnts = append(fileEnts, Dirent{Name: path.Base(title), Node: f})
-				}
+				t.addArtifactFile(files, im, l, title)
 				continue
 			}
 			if !layout.IsTarLayer(l) {
@@ -51,25 +50,66 @@ func (t *tree) imageDir(im *layout.Image) *lazyDir {
 		if len(tarLayers) > 0 || len(m.Layers) == 0 {
 			ents = append(ents, Dirent{Name: "rootfs", Node: t.rootfsRoot(im.Desc.Digest, tarLayers)})
 		}
-		if len(fileEnts) > 0 {
-			ents = append(ents, Dirent{Name: "files", Node: t.dir(func() ([]Dirent, error) { return fileEnts, nil })})
+		if len(files) > 0 {
+			ents = append(ents, Dirent{Name: "files", Node: t.pathsDir(files)})
 		}
 		return ents, nil
 	})
 }
 
-func (t *tree) artifactFile(l ocispec.Descriptor, title string) Node {
-	base := path.Base(title)
-	if title == "" || base == "." || base == ".." || base == "/" || path.Clean(title) != title {
-		t.warn(fmt.Sprintf("artifact file title %q is unsafe as a name: skipped", title))
-		return nil
+// addArtifactFile files an artifact layer under its title, a relative path
+// as `oras pull` would write it. Titles that climb out, or name a file
+// twice, are skipped with a warning.
+func (t *tree) addArtifactFile(files map[string]Node, im *layout.Image, l ocispec.Descriptor, title string) {
+	name, err := tarindex.CleanName(title)
+	if err != nil || name == "" {
+		t.warn(fmt.Sprintf("artifact %s: file title %q is unsafe as a path: skipped", im.Desc.Digest, title))
+		return
 	}
-	f, err := t.blobFile(l.Digest, "files/"+base)
+	if _, dup := files[name]; dup {
+		t.warn(fmt.Sprintf("artifact %s: a second file titled %q: the first is shown", im.Desc.Digest, name))
+		return
+	}
+	f, err := t.blobFile(l.Digest, "files/"+name)
 	if err != nil {
 		t.warn(err.Error())
-		return nil
+		return
 	}
-	return f
+	files[name] = f
+}
+
+// pathsDir lays out nodes keyed by slash-separated relative paths as
+// nested directories. A path that would have to pass through a file is
+// dropped.
+func (t *tree) pathsDir(nodes map[string]Node) *lazyDir {
+	return t.dir(func() ([]Dirent, error) {
+		here := map[string]Node{}
+		below := map[string]map[string]Node{}
+		for p, n := range nodes {
+			first, rest, nested := strings.Cut(p, "/")
+			if !nested {
+				here[first] = n
+				continue
+			}
+			if below[first] == nil {
+				below[first] = map[string]Node{}
+			}
+			below[first][rest] = n
+		}
+		var ents []Dirent
+		for name, n := range here {
+			if _, clash := below[name]; clash {
+				t.warn(fmt.Sprintf("files/: %q is both a file and a directory: the file is shown", name))
+			}
+			ents = append(ents, Dirent{Name: name, Node: n})
+		}
+		for name, sub := range below {
+			if _, clash := here[name]; !clash {
+				ents = append(ents, Dirent{Name: name, Node: t.pathsDir(sub)})
+			}
+		}
+		return ents, nil
+	})
 }
 
 // treeRoot is the root directory of a layer or rootfs tree; the tree is
@@ -85,7 +125,7 @@ type treeRoot struct {
 }
 
 func (t *tree) newTreeRoot(build func() (*ftree, error)) *treeRoot {
-	return &treeRoot{attr: Attr{Ino: t.ino.one(), Mode: iofs.ModeDir | 0o755, Nlink: 2, Mtime: t.mtime}, build: build, alloc: &t.ino}
+	return &treeRoot{attr: Attr{Ino: t.ino.one(), Mode: iofs.ModeDir | 0o755, Nlink: 1, Mtime: t.mtime}, build: build, alloc: &t.ino}
 }
 
 func (r *treeRoot) Attr() Attr { return r.attr }

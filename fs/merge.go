@@ -1,7 +1,7 @@
 package fs
 
 import (
-	"path"
+	"archive/tar"
 	"strings"
 
 	"github.com/layoutfs/layoutfs/tarindex"
@@ -22,21 +22,24 @@ const (
 func mergeLayers(layers []*tarindex.Archive, trees []*ftree, dangling [][]int32) *ftree {
 	b := &builder{layers: layers, root: newDirNode(0, -1)}
 	for l, t := range trees {
-		b.apply(int32(l), t, 0, b.root)
+		// A link to a lower layer is made against the tree as it was before
+		// this layer, as extraction does: later changes to the target in
+		// this same layer do not reach it.
+		links := map[int32]*bnode{}
 		for _, i := range dangling[l] {
-			e := &layers[l].Entries[i]
-			target := b.walk(e.Linkname)
-			if target == nil || target.kids != nil {
-				continue
+			target := b.walk(layers[l].Entries[i].Linkname)
+			if target != nil && target.kids == nil {
+				links[i] = &bnode{layer: target.layer, entry: target.entry}
 			}
-			b.parent(int32(l), e.Name).kids[path.Base(e.Name)] = &bnode{layer: target.layer, entry: target.entry}
 		}
+		b.apply(int32(l), t, 0, b.root, links)
 	}
 	return freeze(b.root, layers)
 }
 
 // apply lays directory src of layer l's tree onto dst.
-func (b *builder) apply(l int32, t *ftree, src int32, dst *bnode) {
+// links maps the layer's hard links to lower layers to their targets.
+func (b *builder) apply(l int32, t *ftree, src int32, dst *bnode, links map[int32]*bnode) {
 	n := &t.nodes[src]
 	if n.entry >= 0 {
 		dst.layer, dst.entry = l, n.entry
@@ -63,7 +66,15 @@ func (b *builder) apply(l int32, t *ftree, src int32, dst *bnode) {
 				old = newDirNode(l, -1)
 				dst.kids[kn.name] = old
 			}
-			b.apply(l, t, k, old)
+			b.apply(l, t, k, old, links)
+			continue
+		}
+		if t.layers[0].Entries[kn.entry].Type == tar.TypeLink {
+			if target, ok := links[kn.entry]; ok {
+				dst.kids[kn.name] = target
+			} else {
+				delete(dst.kids, kn.name) // a link to nothing: extraction fails on it too
+			}
 			continue
 		}
 		dst.kids[kn.name] = &bnode{layer: l, entry: kn.entry}

@@ -160,13 +160,16 @@ func (t *tree) refDir(descs []ocispec.Descriptor, nested []Dirent) *lazyDir {
 			return nil, err
 		}
 		taken := map[string]bool{}
+		for _, e := range ents {
+			taken[e.Name] = true
+		}
 		for _, im := range images {
 			taken[im.Platform] = true
 			ents = append(ents, Dirent{Name: im.Platform, Node: t.imageDir(im)})
 		}
 		for _, e := range nested {
 			if taken[e.Name] {
-				t.warn(fmt.Sprintf("reference under %q hidden by a platform of the same name", e.Name))
+				t.warn(fmt.Sprintf("reference under %q hidden by a file or platform of the same name", e.Name))
 				continue
 			}
 			ents = append(ents, e)

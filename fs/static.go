@@ -31,7 +31,9 @@ type lazyDir struct {
 }
 
 func newLazyDir(ino uint64, mtime time.Time, fill func() ([]Dirent, error)) *lazyDir {
-	return &lazyDir{attr: Attr{Ino: ino, Mode: iofs.ModeDir | 0o555, Nlink: 2, Mtime: mtime}, fill: fill}
+	// Nlink 1: "subdirectories not counted" (as btrfs says, and find
+	// understands), since counting would mean listing before asked to.
+	return &lazyDir{attr: Attr{Ino: ino, Mode: iofs.ModeDir | 0o555, Nlink: 1, Mtime: mtime}, fill: fill}
 }
 
 func (d *lazyDir) Attr() Attr { return d.attr }
@@ -106,8 +108,11 @@ type Verifier interface {
 	Verified() bool
 }
 
-// blobFile serves a blob in place and checks it against its digest: a small
-// blob whole on first read, a large one as it is read from start to end.
+// blobFile serves a blob in place and checks it against its digest: the
+// whole blob is hashed on its first read, once, so no byte of a blob that
+// does not match its digest is ever served. (Hashing while a reader streams
+// from the start would be cheaper, but the kernel reads ahead out of order
+// and a random read would escape the check.)
 type blobFile struct {
 	attr   Attr
 	r      io.ReaderAt
@@ -115,62 +120,22 @@ type blobFile struct {
 	newVer func() Verifier
 
 	once   sync.Once
-	badErr error // set once a check failed
-
-	mu   sync.Mutex
-	seq  Verifier // the hash of bytes [0, next) while reads are sequential
-	next int64
+	badErr error
 }
-
-// wholeCheckLimit is the size under which a blob is hashed whole on its
-// first read.
-const wholeCheckLimit = 16 << 20
 
 func (f *blobFile) Attr() Attr { return f.attr }
 
 func (f *blobFile) ReadAt(p []byte, off int64) (int, error) {
-	size := f.attr.Size
-	if size <= wholeCheckLimit {
-		f.once.Do(func() {
-			v := f.newVer()
-			if _, err := io.Copy(v, io.NewSectionReader(f.r, 0, size)); err != nil {
-				f.badErr = fmt.Errorf("%s: %w", f.name, err)
-			} else if !v.Verified() {
-				f.badErr = fmt.Errorf("%s: %w", f.name, ErrCorrupt)
-			}
-		})
-		if f.badErr != nil {
-			return 0, f.badErr
-		}
-		return f.r.ReadAt(p, off)
-	}
-	n, err := f.r.ReadAt(p, off)
-	return n, f.track(p[:n], off, err)
-}
-
-// track hashes sequential reads and fails the read that completes a blob
-// whose hash is wrong.
-func (f *blobFile) track(p []byte, off int64, err error) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.badErr != nil {
-		return f.badErr
-	}
-	if off == 0 && f.next == 0 {
-		f.seq = f.newVer()
-	}
-	if f.seq == nil || off != f.next {
-		return err
-	}
-	f.seq.Write(p)
-	f.next += int64(len(p))
-	if f.next == f.attr.Size {
-		ok := f.seq.Verified()
-		f.seq, f.next = nil, 0
-		if !ok {
+	f.once.Do(func() {
+		v := f.newVer()
+		if _, err := io.Copy(v, io.NewSectionReader(f.r, 0, f.attr.Size)); err != nil {
+			f.badErr = fmt.Errorf("%s: %w", f.name, err)
+		} else if !v.Verified() {
 			f.badErr = fmt.Errorf("%s: %w", f.name, ErrCorrupt)
-			return f.badErr
 		}
+	})
+	if f.badErr != nil {
+		return 0, f.badErr
 	}
-	return err
+	return f.r.ReadAt(p, off)
 }

@@ -129,8 +129,6 @@ type builder struct {
 	root   *bnode
 }
 
-func (b *builder) isDir(n *bnode) bool { return n.kids != nil }
-
 // walk returns the node at p, or nil.
 func (b *builder) walk(p string) *bnode {
 	n := b.root
@@ -169,9 +167,11 @@ func (b *builder) parent(layer int32, p string) *bnode {
 }
 
 // layerTree builds the tree of one layer as stored: every entry, whiteout
-// files included. The last of duplicate names wins. Hard links point at the
-// node of their target; links whose target is not in this layer are
-// returned apart, for the merged rootfs to resolve against lower layers.
+// files included. The last of duplicate names wins. A hard link to an
+// earlier entry of the layer shares that entry's node. A hard link whose
+// target the layer does not hold (it is in a lower layer) stays a node of
+// its own, an empty file here; the merged rootfs resolves it against the
+// layers below. Those links are returned too.
 func layerTree(a *tarindex.Archive) (*ftree, []int32) {
 	b := &builder{layers: []*tarindex.Archive{a}, root: newDirNode(0, -1)}
 	var dangling []int32
@@ -184,17 +184,20 @@ func layerTree(a *tarindex.Archive) (*ftree, []int32) {
 			continue
 		}
 		if e.Type == tar.TypeLink {
-			target := b.walk(e.Linkname)
-			if target == nil || target.kids != nil {
-				dangling = append(dangling, int32(i))
+			if target := b.walk(e.Linkname); target != nil && target.kids == nil && !b.isLink(target) {
+				b.parent(0, e.Name).kids[path.Base(e.Name)] = &bnode{layer: 0, entry: target.entry}
 				continue
 			}
-			b.parent(0, e.Name).kids[path.Base(e.Name)] = &bnode{layer: 0, entry: target.entry}
-			continue
+			dangling = append(dangling, int32(i))
 		}
 		b.put(0, int32(i), e)
 	}
 	return freeze(b.root, b.layers), dangling
+}
+
+// isLink reports whether n is an unresolved hard link.
+func (b *builder) isLink(n *bnode) bool {
+	return n.entry >= 0 && b.layers[n.layer].Entries[n.entry].Type == tar.TypeLink
 }
 
 // put places entry i of layer at its name, over whatever was there: a

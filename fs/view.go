@@ -24,7 +24,9 @@ func (v *view) node(i int32) Node {
 		return &viewDir{v: v, i: i}
 	case e.Type == tar.TypeSymlink:
 		return &viewLink{v: v, i: i}
-	case e.IsRegular():
+	case e.IsRegular() || e.Type == tar.TypeLink:
+		// A hard link left unresolved (its target is in a lower layer) is
+		// an empty file in its layer's own tree.
 		return &viewFile{v: v, i: i}
 	}
 	return &viewSpecial{v: v, i: i}

@@ -53,15 +53,28 @@ func Build(ctx context.Context, r io.Reader) (*Index, error) {
 		if n%1024 == 0 && ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
+		if next < 0 {
+			// The last entry was sparse: its physical size is not in its
+			// header, so read through its fragments to find where the
+			// next header starts. Sparse entries are rare in layers.
+			if _, err := io.Copy(io.Discard, tr); err != nil {
+				return nil, fmt.Errorf("%w: sparse entry ending at offset %d: %w", ErrHeader, c.pos, err)
+			}
+			next = blockAlign(c.pos)
+		}
 		hdr, err := tr.Next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			if errors.Is(err, io.ErrUnexpectedEOF) {
+			switch {
+			case errors.Is(err, io.ErrUnexpectedEOF):
 				return nil, fmt.Errorf("%w: truncated archive at offset %d", ErrHeader, c.pos)
+			case errors.Is(err, tar.ErrHeader), errors.Is(err, tar.ErrFieldTooLong):
+				return nil, fmt.Errorf("%w at offset %d: %w", ErrHeader, next, err)
 			}
-			return nil, fmt.Errorf("%w at offset %d: %v", ErrHeader, next, err)
+			// An I/O error, not a bad archive: keep it matchable.
+			return nil, fmt.Errorf("read archive at offset %d: %w", c.pos, err)
 		}
 		e, err := entryOf(hdr)
 		e.Offset = c.pos
@@ -69,7 +82,7 @@ func Build(ctx context.Context, r io.Reader) (*Index, error) {
 		if !e.Sparse {
 			next = e.Offset + blockAlign(dataSize(hdr))
 		} else {
-			next = -1 // unknown: a sparse entry's physical size is not in hdr
+			next = -1 // found before the next header is read
 		}
 		if err != nil {
 			ix.Warnings = append(ix.Warnings, err.Error())

@@ -16,9 +16,6 @@ type sparseReader struct {
 }
 
 func (s *sparseReader) ReadAt(p []byte, off int64) (int, error) {
-	if s.e.Header < 0 {
-		return 0, fmt.Errorf("%w: sparse entry %q follows another sparse entry", ErrUnsupported, s.e.Name)
-	}
 	if off >= s.e.Size {
 		return 0, io.EOF
 	}
