@@ -2,6 +2,7 @@ package zran
 
 import (
 	"bytes"
+	"compress/flate"
 	"errors"
 	"io"
 	"math/rand"
@@ -39,6 +40,7 @@ func checkStream(t *testing.T, gz []byte, span int64, seed int64) *Index {
 	if err := ix.validate(); err != nil {
 		t.Fatal(err)
 	}
+	checkCheckpoints(t, ix, gz, want)
 	checkReads(t, ix, gz, want, seed)
 
 	// The same reads through a serialized and reloaded index.
@@ -263,5 +265,45 @@ func TestSharedCache(t *testing.T) {
 	}
 	if cache.lru.Len() != 0 || cache.used != 0 || len(cache.byKey) != 0 {
 		t.Fatalf("cache not empty after Close: %d entries, %d bytes", cache.lru.Len(), cache.used)
+	}
+}
+
+// checkCheckpoints resumes compress/flate at every checkpoint, primed the
+// way zlib's zran.c primes inflate (the Bits high bits of byte In-1, then
+// byte In onwards), with the checkpoint's window as dictionary. This checks
+// the position convention against an independent decoder.
+func checkCheckpoints(t *testing.T, ix *Index, gz, want []byte) {
+	t.Helper()
+	for i, c := range ix.Checkpoints {
+		rest := gz[c.In:]
+		if c.Bits > 0 {
+			// Shift the stream so the block's first bit is bit 0 of byte 0.
+			prev := gz[c.In-1]
+			shifted := make([]byte, len(rest)+1)
+			shifted[0] = prev >> (8 - c.Bits)
+			for k, b := range rest {
+				shifted[k] |= b << c.Bits
+				shifted[k+1] = b >> (8 - c.Bits)
+			}
+			rest = shifted
+			// Shifting moves the byte boundaries that stored blocks align
+			// to, so the shifted stream is only good up to the next stored
+			// block; skip checkpoints that start with one.
+			if rest[0]>>1&3 == 0 {
+				continue
+			}
+		}
+		n := min(int64(len(want))-c.Out, 64<<10, ix.spanEnd(i)-c.Out)
+		got := make([]byte, n)
+		fr := flate.NewReaderDict(bytes.NewReader(rest), c.Window)
+		m, err := io.ReadFull(fr, got)
+		// A short read is the end of the member (which may be empty), or
+		// for a shifted stream a later stored block.
+		if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF && (c.Bits == 0 || m == 0) {
+			t.Fatalf("checkpoint %d (in %d bits %d out %d): compress/flate: %v", i, c.In, c.Bits, c.Out, err)
+		}
+		if !bytes.Equal(got[:m], want[c.Out:c.Out+int64(m)]) {
+			t.Fatalf("checkpoint %d: compress/flate resumes with different bytes", i)
+		}
 	}
 }
