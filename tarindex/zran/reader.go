@@ -55,8 +55,13 @@ func (r *Reader) Close() error {
 
 // spanCost is the memory a cursor over span i uses.
 func (r *Reader) spanCost(i int) int64 {
+	return int64(bufCap(r.spanBufSize(i))) + readerIn
+}
+
+// spanBufSize is the length of the buffer of a cursor over span i.
+func (r *Reader) spanBufSize(i int) int {
 	c := &r.ix.Checkpoints[i]
-	return min(int64(len(c.Window))+r.ix.spanEnd(i)-c.Out, maxSpanBuf) + outSlack + readerIn
+	return int(min(int64(len(c.Window))+r.ix.spanEnd(i)-c.Out, maxSpanBuf) + outSlack)
 }
 
 // ReaderAt returns a Reader with default options over the compressed stream
@@ -118,8 +123,10 @@ func getBuf(size int) []byte {
 	if p, ok := bufPool.Get().(*[]byte); ok && cap(*p) >= size {
 		return (*p)[:size]
 	}
-	return make([]byte, size, (size+bufRound-1)/bufRound*bufRound)
+	return make([]byte, size, bufCap(size))
 }
+
+func bufCap(size int) int { return (size + bufRound - 1) / bufRound * bufRound }
 
 func putBuf(b []byte) {
 	if cap(b) > 0 {
@@ -180,11 +187,10 @@ func (c *spanCursor) restart(r *Reader) error {
 	ix := r.ix
 	cp := &ix.Checkpoints[c.cp]
 	c.end = ix.spanEnd(c.cp)
-	size := int64(len(cp.Window)) + c.end - cp.Out
-	size = min(size, maxSpanBuf) + outSlack
-	if int64(cap(c.buf)) < size {
+	size := r.spanBufSize(c.cp)
+	if cap(c.buf) < size {
 		putBuf(c.buf)
-		c.buf = getBuf(int(size))
+		c.buf = getBuf(size)
 	}
 	c.buf = c.buf[:size]
 	c.o = copy(c.buf, cp.Window)
