@@ -5,9 +5,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -312,4 +314,90 @@ func TestMountRefNameClashes(t *testing.T) {
 		t.Errorf("tags/multi/linux_amd64 is not the index's amd64 image: %q %v", b, err)
 	}
 	mntWantNames(t, mnt, "tags/multi/sub", "linux_s390x")
+}
+
+// TestMountLargeDirectory: a directory of thousands of entries with long
+// names takes many READDIR(PLUS) replies; every entry comes exactly once,
+// with its type, in whole and in small batches, and again after a rewind.
+func TestMountLargeDirectory(t *testing.T) {
+	mntRequireFUSE(t)
+	t.Parallel()
+	l := mntNewLayout(t)
+	files := map[string]string{"big/": ""}
+	want := map[string]bool{}
+	for i := range 3000 {
+		name := fmt.Sprintf("%04d-%s", i, strings.Repeat("long-name-", 5+i%15))
+		if i%3 == 0 {
+			files["big/"+name+"/"] = ""
+		} else {
+			files["big/"+name] = strconv.Itoa(i)
+		}
+		want[name] = true
+	}
+	im := l.image("linux/amd64", l.tar(files))
+	mnt := mntMount(t, l.top(mntRef(im, "v1")))
+	dir := filepath.Join(mnt, "tags/v1/linux_amd64/rootfs/big")
+
+	check := func(what string, names []string) {
+		t.Helper()
+		seen := map[string]bool{}
+		for _, n := range names {
+			if seen[n] {
+				t.Errorf("%s: %q twice", what, n)
+			}
+			seen[n] = true
+			if !want[n] {
+				t.Errorf("%s: unexpected %q", what, n)
+			}
+		}
+		if len(seen) != len(want) {
+			t.Errorf("%s: %d distinct entries, want %d", what, len(seen), len(want))
+		}
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+		i, _ := strconv.Atoi(e.Name()[:4])
+		if e.IsDir() != (i%3 == 0) {
+			t.Errorf("%s: IsDir %v from readdir", e.Name(), e.IsDir())
+		}
+	}
+	check("ReadDir", names)
+
+	f, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for round := range 2 {
+		names = nil
+		for {
+			batch, err := f.ReadDir(7)
+			for _, e := range batch {
+				names = append(names, e.Name())
+			}
+			if err != nil {
+				break
+			}
+		}
+		check(fmt.Sprintf("batches of 7, round %d", round), names)
+		if _, err := f.Seek(0, 0); err != nil {
+			t.Fatalf("rewinddir: %v", err)
+		}
+	}
+	// The files read back their own content (READDIRPLUS answered the
+	// right node for each name).
+	for _, n := range []string{names[1], names[len(names)/2], names[len(names)-1]} {
+		i, _ := strconv.Atoi(n[:4])
+		if i%3 == 0 {
+			continue
+		}
+		if b, err := os.ReadFile(filepath.Join(dir, n)); err != nil || string(b) != strconv.Itoa(i) {
+			t.Errorf("%s: %q %v", n, b, err)
+		}
+	}
 }

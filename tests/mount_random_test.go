@@ -97,3 +97,38 @@ func TestMountRandomReads(t *testing.T) {
 		})
 	}
 }
+
+// TestMountConcurrentFirstUse: on a fresh mount, many walkers at once hit
+// every lazily built part of the tree (tags, manifests, layer trees, the
+// merged rootfs shared by both views) for the first time. All of them see
+// the same complete tree.
+func TestMountConcurrentFirstUse(t *testing.T) {
+	mntRequireFUSE(t)
+	t.Parallel()
+	for _, name := range []string{"A-dive-kaniko-ggcr-tarball.tar", "C-ocitools-hello-world-manifest-list"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			src := mntFixture(t, name)
+			mnt := mntMount(t, src)
+			const walkers = 6
+			results := make([]map[string]mntEntry, walkers)
+			var wg sync.WaitGroup
+			for i := range walkers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					results[i] = mntMountEntries(t, mnt)
+				}()
+			}
+			wg.Wait()
+			root, _ := mntOpenTree(t, src)
+			want := mntTreeEntries(t, root)
+			for i, got := range results {
+				if len(got) != len(want) {
+					t.Errorf("walker %d saw %d paths, the tree has %d", i, len(got), len(want))
+				}
+				mntCompareTrees(t, want, got)
+			}
+		})
+	}
+}
