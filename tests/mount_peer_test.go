@@ -397,3 +397,44 @@ func mntUserXattrs(m map[string]string) map[string]string {
 	}
 	return out
 }
+
+// TestMountPeersReadFixtures: skopeo and umoci read mounts of real
+// fixtures as OCI layouts: umoci unpacks a legacy docker save's
+// synthesised layout to the rootfs the mount shows, and skopeo copies a
+// nested multi-platform index with --all, byte for byte.
+func TestMountPeersReadFixtures(t *testing.T) {
+	mntRequireFUSE(t)
+	mntNeed(t, "umoci", "skopeo")
+	t.Parallel()
+	t.Run("umoci-unpack-legacy", func(t *testing.T) {
+		t.Parallel()
+		src := mntFixture(t, "A-scalibr-symlinks-docker-save.tar")
+		mnt := mntMount(t, src)
+		bundle := filepath.Join(t.TempDir(), "bundle")
+		mntExec(t, "umoci", "unpack", "--image", mnt+":symlinks:latest", bundle)
+		got := mntMountEntries(t, filepath.Join(mnt, "tags/symlinks:latest/linux_amd64/rootfs"))
+		mntCompareWithDir(t, got, filepath.Join(bundle, "rootfs"))
+		if len(got) < 10 {
+			t.Errorf("only %d paths in the rootfs", len(got))
+		}
+	})
+	t.Run("skopeo-copy-all-nested", func(t *testing.T) {
+		t.Parallel()
+		src := mntFixture(t, "C-stereoscope-multiplatform-nested")
+		mnt := mntMount(t, src)
+		out := filepath.Join(t.TempDir(), "out")
+		mntExec(t, "skopeo", "copy", "-q", "--all", "--preserve-digests", "oci:"+mnt+":latest", "oci:"+out+":x")
+		want := mntNames(t, filepath.Join(src, "blobs/sha256"))
+		got := mntNames(t, filepath.Join(out, "blobs/sha256"))
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("copied blobs %v, the fixture has %v", got, want)
+		}
+		for _, b := range got {
+			g, _ := os.ReadFile(filepath.Join(out, "blobs/sha256", b))
+			w, _ := os.ReadFile(filepath.Join(src, "blobs/sha256", b))
+			if !bytes.Equal(g, w) {
+				t.Errorf("blob %s differs from the fixture's", b)
+			}
+		}
+	})
+}
