@@ -457,3 +457,42 @@ func TestMountUmountBusy(t *testing.T) {
 		mntWaitProcGone(t, pid, 10*time.Second)
 	}
 }
+
+// TestMountNoFUSE: in a mount namespace whose /dev has no fuse device (as
+// in a container without --device /dev/fuse), mount fails at once with
+// the reason and the remedy, foreground or not, and ls/cat still work.
+func TestMountNoFUSE(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("unshare"); err != nil || os.Geteuid() != 0 {
+		t.Skipf("needs root and unshare(1) to hide /dev/fuse (uid %d, %v): NOT RUN", os.Geteuid(), err)
+	}
+	src := mntFixture(t, "A-scalibr-symlinks-docker-save.tar")
+	mnt := mntEmptyDir(t)
+	cache := t.TempDir()
+	script := `mount -t tmpfs tmpfs /dev && mknod -m 666 /dev/null c 1 3 || exit 99
+"$0" mount --cache-dir "$2" "$1" "$3"; echo "daemon-mode exit $?"
+"$0" mount -f --cache-dir "$2" "$1" "$3"; echo "foreground exit $?"
+"$0" cat --cache-dir "$2" "$1" /dir1/sample.txt; echo "cat exit $?"
+grep -c " $3 " /proc/self/mountinfo; true`
+	cmd := exec.Command("unshare", "-m", "sh", "-c", script, mntBinPath, src, cache, mnt)
+	out, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); ok && ee.ExitCode() == 99 || strings.Contains(string(out), "unshare failed") {
+		t.Skipf("cannot make a /dev without fuse here: %s", out)
+	}
+	s := string(out)
+	for _, want := range []string{"daemon-mode exit 1", "foreground exit 1", "cat exit 0", "/dev/fuse", "--device /dev/fuse"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("output lacks %q:\n%s", want, s)
+		}
+	}
+	if strings.Count(s, "no FUSE") != 2 {
+		t.Errorf("want the no-FUSE message from both mounts:\n%s", s)
+	}
+	root, _ := mntOpenTree(t, src)
+	if want := string(mntTreeFile(t, root, "tags/symlinks:latest/linux_amd64/rootfs/dir1/sample.txt")); want == "" || !strings.Contains(s, want) {
+		t.Errorf("cat without FUSE did not print %q:\n%s", want, s)
+	}
+	if mntIsMounted(t, mnt) {
+		t.Errorf("%s mounted", mnt)
+	}
+}
