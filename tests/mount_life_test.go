@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -494,5 +495,76 @@ grep -c " $3 " /proc/self/mountinfo; true`
 	}
 	if mntIsMounted(t, mnt) {
 		t.Errorf("%s mounted", mnt)
+	}
+}
+
+// TestMountRace: several mounts started at once on one directory: one
+// wins, the others fail as busy, and nothing is stacked.
+func TestMountRace(t *testing.T) {
+	mntRequireFUSE(t)
+	t.Parallel()
+	src := mntFixture(t, "B-buildkit-docker-exporter.tar")
+	for round := range 3 {
+		mnt := mntEmptyDir(t)
+		cache := t.TempDir()
+		const n = 8
+		res := make([]mntResult, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				res[i] = mntRun(t, "mount", "--cache-dir", cache, src, mnt)
+			}()
+		}
+		wg.Wait()
+		mntCleanupUmount(t, mnt)
+		ok := 0
+		for _, r := range res {
+			if r.code == 0 {
+				ok++
+			} else if !strings.Contains(r.stderr, "busy") {
+				t.Errorf("round %d: a losing mount says %q, want busy", round, r.stderr)
+			}
+		}
+		if ok != 1 {
+			t.Errorf("round %d: %d of %d concurrent mounts succeeded, want 1", round, ok, n)
+		}
+		if c := mntMountCount(t, mnt); c != 1 {
+			t.Errorf("round %d: %d mounts stacked on %s", round, c, mnt)
+		}
+		if pids := mntDaemonPids(t, mnt); len(pids) != 1 {
+			t.Errorf("round %d: %d daemons for %s, want 1", round, len(pids), mnt)
+		}
+		mntRunOK(t, "umount", mnt)
+	}
+}
+
+// TestMountSignalEarly: SIGTERM at any moment of `mount -f`'s start,
+// before or while mounting, leaves no mount behind and the process exits.
+func TestMountSignalEarly(t *testing.T) {
+	mntRequireFUSE(t)
+	t.Parallel()
+	src := mntFixture(t, "A-podman-docker-two-images.tar")
+	for i := range 12 {
+		mnt := mntEmptyDir(t)
+		cmd := exec.Command(mntBinPath, "mount", "-f", "--cache-dir", t.TempDir(), src, mnt)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(i*4) * time.Millisecond)
+		cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			cmd.Process.Kill()
+			t.Errorf("after %dms: mount -f did not exit within 15s of SIGTERM", i*4)
+		}
+		if err := mntWaitUnmounted(mnt, 5*time.Second); err != nil {
+			t.Errorf("after %dms: %v", i*4, err)
+			syscall.Unmount(mnt, syscall.MNT_DETACH)
+		}
 	}
 }
