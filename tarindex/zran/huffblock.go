@@ -105,7 +105,10 @@ func (d *inflater) huffmanBlock(limit int) (bool, error) {
 			break
 		}
 		src := o - distance
-		if distance >= 8 {
+		if length > 32 && distance >= length {
+			// Long matches that do not overlap: memmove beats the loop.
+			copy(out[o:o+length], out[src:src+length])
+		} else if distance >= 8 {
 			// Copy eight bytes at a time; each word read lies wholly before
 			// the word written, so overlapping matches still repeat
 			// correctly. The overshoot lands in the slack past limit.
