@@ -193,15 +193,15 @@ func TestBuildNames(t *testing.T) {
 
 func TestCleanName(t *testing.T) {
 	for in, want := range map[string]string{
-		"":            "",
-		".":           "",
-		"./":          "",
-		"/":           "",
-		"a":           "a",
-		"./a/b/":      "a/b",
-		"/a//b/./c":   "a/b/c",
-		"...":         "...",
-		"a/..b/c..":   "a/..b/c..",
+		"":             "",
+		".":            "",
+		"./":           "",
+		"/":            "",
+		"a":            "a",
+		"./a/b/":       "a/b",
+		"/a//b/./c":    "a/b/c",
+		"...":          "...",
+		"a/..b/c..":    "a/..b/c..",
 		".wh..wh..opq": ".wh..wh..opq",
 	} {
 		got, err := tarindex.CleanName(in)

@@ -1,5 +1,3 @@
-//go:build bugs
-
 package tarindex_test
 
 import (
