@@ -11,7 +11,7 @@ import (
 // nlinkOK: a directory's link count is 2 + its subdirectories, or 1 ("not
 // counted", as btrfs reports and find -noleaf assumes) where counting is
 // too dear; never a wrong count, and the same before and after the
-// directory is listed. treeRoot and lazyDir report a fixed 2.
+// directory is listed. (They once reported a fixed 2.)
 func nlinkOK(t *testing.T, what string, n lfs.Node, want uint32, allowOne bool) {
 	t.Helper()
 	before := n.Attr().Nlink
@@ -52,8 +52,8 @@ func TestNlinkStaticDirs(t *testing.T) {
 }
 
 // TestDanglingLinkThenSameName: the last of duplicate names in a layer
-// wins even when the first is a hard link to a lower layer. mergeLayers
-// places such links after the whole layer is applied, over the later file.
+// wins even when the first is a hard link to a lower layer. (mergeLayers
+// once placed such links after the whole layer, over the later file.)
 func TestDanglingLinkThenSameName(t *testing.T) {
 	_, rootfs := rootfsOf(t,
 		layerTar(t, f("target", "lower")),
@@ -65,7 +65,7 @@ func TestDanglingLinkThenSameName(t *testing.T) {
 // TestLinkBeforeTargetReplacedInSameLayer: a layer that links to a lower
 // file and then replaces that file keeps the link on the old content, as
 // extraction does (the link is made while the old file is on disk).
-// mergeLayers resolves the link after the layer, against the new file.
+// (mergeLayers once resolved the link after the layer, against the new file.)
 func TestLinkBeforeTargetReplacedInSameLayer(t *testing.T) {
 	_, rootfs := rootfsOf(t,
 		layerTar(t, f("target", "old")),
@@ -76,7 +76,7 @@ func TestLinkBeforeTargetReplacedInSameLayer(t *testing.T) {
 
 // TestArtifactTitles: titles with directories ("a/x.txt", "b/x.txt", as
 // `oras push a/x.txt b/x.txt` writes) do not give two entries "x.txt" in
-// files/ (imageDir uses path.Base), and a climbing title ("../evil") is skipped like other
+// files/ (imageDir once used path.Base), and a climbing title ("../evil") is skipped like other
 // unsafe titles (ORAS itself refuses it on pull).
 func TestArtifactTitles(t *testing.T) {
 	o := newOCIDir(t)

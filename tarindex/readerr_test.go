@@ -29,8 +29,8 @@ func (f *failAfter) Read(p []byte) (int, error) {
 
 // TestBuildWrapsReadError: an I/O error met while reading headers stays
 // matchable (errors.Is) beside ErrHeader, so callers can tell a failing
-// disk or a cancelled stream from a corrupt archive. Build formats it with
-// %v today.
+// disk or a cancelled stream from a corrupt archive. Build once formatted it
+// with %v.
 func TestBuildWrapsReadError(t *testing.T) {
 	b := writeTar(t, tar.FormatUnknown, true, reg("a", "a"), reg("b", "b"))
 	eio := errors.New("input/output error")

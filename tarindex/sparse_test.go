@@ -11,8 +11,8 @@ import (
 
 // TestBuildTwoSparseFiles: a sparse file right after another sparse file
 // (what `tar --sparse` makes of two VM images or two core files) must read
-// back like the first. Build records Header = -1 for any entry following a
-// sparse one, so the second sparse file cannot be read at all.
+// back like the first. Build once recorded Header = -1 for any entry following
+// a sparse one, so the second could not be read at all.
 func TestBuildTwoSparseFiles(t *testing.T) {
 	for _, format := range []string{"gnu", "posix"} {
 		t.Run(format, func(t *testing.T) {
