@@ -401,3 +401,48 @@ func TestMountLargeDirectory(t *testing.T) {
 		}
 	}
 }
+
+// TestMountManyLayers: 101 layers are numbered 000..100 (one common
+// width), and the rootfs holds every layer's file.
+func TestMountManyLayers(t *testing.T) {
+	mntRequireFUSE(t)
+	t.Parallel()
+	l := mntNewLayout(t)
+	var layers []mntDesc
+	var want, files []string
+	for i := range 101 {
+		layers = append(layers, l.tar(map[string]string{fmt.Sprintf("f%03d", i): strconv.Itoa(i)}))
+		want = append(want, fmt.Sprintf("%03d", i))
+		files = append(files, fmt.Sprintf("f%03d", i))
+	}
+	im := l.image("linux/amd64", layers...)
+	mnt := mntMount(t, l.top(mntRef(im, "v1")))
+	img := "tags/v1/linux_amd64"
+	mntWantNames(t, mnt, img+"/layers", want...)
+	mntWantNames(t, mnt, img+"/rootfs", files...)
+	mntWantNames(t, mnt, img+"/layers/100", "f100")
+	if b, err := os.ReadFile(filepath.Join(mnt, img, "rootfs/f057")); err != nil || string(b) != "57" {
+		t.Errorf("rootfs/f057 = %q, %v", b, err)
+	}
+}
+
+// TestMountStableInodes: inode numbers survive the kernel forgetting the
+// inodes (drop_caches makes it send FORGET and look everything up again).
+func TestMountStableInodes(t *testing.T) {
+	mntRequireFUSE(t)
+	t.Parallel()
+	mnt := mntMount(t, mntFixture(t, "A-scalibr-symlinks-docker-save.tar"))
+	first := mntMountEntries(t, mnt)
+	if err := os.WriteFile("/proc/sys/vm/drop_caches", []byte("2"), 0o200); err != nil {
+		t.Skipf("cannot drop the kernel's inode cache (%v): inode stability NOT CHECKED", err)
+	}
+	second := mntMountEntries(t, mnt)
+	if len(first) != len(second) || len(first) < 20 {
+		t.Fatalf("%d paths, then %d", len(first), len(second))
+	}
+	for p, e := range first {
+		if second[p].ino != e.ino {
+			t.Errorf("%s: inode %d, then %d after the kernel forgot it", p, e.ino, second[p].ino)
+		}
+	}
+}
