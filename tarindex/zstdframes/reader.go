@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -145,13 +146,20 @@ type frameCursor struct {
 	dec     *zstd.Decoder
 	pos     int64  // bytes of the frame decoded from dec
 	tail    []byte // the last decoded bytes, ending at pos
-	evicted bool
+	evicted atomic.Bool
 }
 
+// evict is called when the cache drops the cursor. If no read is using it,
+// its memory and decoder are released now, else when that read ends.
 func (c *frameCursor) evict() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.evicted = true
+	c.evicted.Store(true)
+	if c.mu.TryLock() {
+		c.release()
+		c.mu.Unlock()
+	}
+}
+
+func (c *frameCursor) release() {
 	c.data, c.tail = nil, nil
 	c.closeStream()
 }
@@ -166,6 +174,11 @@ func (c *frameCursor) closeStream() {
 func (c *frameCursor) readAt(r *Reader, p []byte, off int64) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	defer func() {
+		if c.evicted.Load() {
+			c.release()
+		}
+	}()
 	f := &r.ix.Frames[c.frame]
 	rel := off - f.Out
 	want := min(int64(len(p)), f.Size-rel)
@@ -173,23 +186,22 @@ func (c *frameCursor) readAt(r *Reader, p []byte, off int64) (int, error) {
 		return 0, fmt.Errorf("%w: offset %d not in frame %d", ErrIndex, off, c.frame)
 	}
 	p = p[:want]
-	if f.Size <= r.whole {
+	// The compressed size is checked too: it comes from the index, and a
+	// frame that is much larger compressed than decompressed is not one a
+	// compressor makes, so it is not trusted with a single allocation.
+	if f.Size <= r.whole && f.CompressedSize <= r.whole+maxBlockSize {
 		if c.data == nil {
 			data, err := c.decodeWhole(r, f)
 			if err != nil {
 				return 0, err
-			}
-			if c.evicted {
-				return copy(p, data[rel:]), nil
 			}
 			c.data = data
 		}
 		return copy(p, c.data[rel:]), nil
 	}
 	n, err := c.readStream(r, f, p, rel)
-	if c.evicted || err != nil {
-		// An evicted cursor is no longer cached; after an error the stream
-		// position is unknown. Either way start afresh next time.
+	if err != nil {
+		// The stream position is unknown after an error: start afresh.
 		c.closeStream()
 	}
 	return n, err
