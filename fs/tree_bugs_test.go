@@ -3,8 +3,13 @@
 package fs_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
+
+	digest "github.com/opencontainers/go-digest"
+	"github.com/opencontainers/image-spec/specs-go"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // TestSymlinkParentFollowed: a layer entry whose parent path runs through
@@ -44,5 +49,32 @@ func TestSymlinkParentFollowed(t *testing.T) {
 		eq(t, "loop and chain", got, []string{"a/", "a/x = x", "b -> a", "c1 -> c2", "c2 -> ./real", "real/", "real/y = y"})
 	case <-time.After(10 * time.Second):
 		t.Fatal("symlink loop: hang")
+	}
+}
+
+// TestConfigSizeFromBlob: config.json is the config blob, whose bytes
+// match the digest; a descriptor that misstates the size (the X- fixture
+// has two such) must not cut or pad it. imageDir takes the size of
+// config.json from the descriptor; blobs/ and files/ take it from the blob.
+func TestConfigSizeFromBlob(t *testing.T) {
+	o := newOCIDir(t)
+	layer := o.blob(ocispec.MediaTypeImageLayer, layerTar(t, f("x", "x")))
+	cfgRaw := mustMarshal(t, ocispec.Image{Platform: ocispec.Platform{OS: "linux", Architecture: "amd64"}, RootFS: ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{layer.Digest}}})
+	for _, skew := range []int64{-20, +20} {
+		cfg := o.blob(ocispec.MediaTypeImageConfig, cfgRaw)
+		cfg.Size += skew
+		m := o.json(ocispec.MediaTypeImageManifest, ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest, Config: cfg, Layers: []ocispec.Descriptor{layer}})
+		m.Annotations = map[string]string{ocispec.AnnotationRefName: fmt.Sprint("skew", skew)}
+		o.top = append(o.top, m)
+	}
+	root := o.open()
+	for _, skew := range []int64{-20, +20} {
+		n := walk(t, root, fmt.Sprintf("tags/skew%d/linux_amd64/config.json", skew))
+		if got := n.Attr().Size; got != int64(len(cfgRaw)) {
+			t.Errorf("skew %d: size %d, blob has %d bytes", skew, got, len(cfgRaw))
+		}
+		if got := content(t, n); got != string(cfgRaw) {
+			t.Errorf("skew %d: content %q", skew, got)
+		}
 	}
 }
