@@ -12,6 +12,7 @@ import (
 	"io"
 	iofs "io/fs"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
 	"slices"
@@ -338,6 +339,7 @@ func TestMountRealFixtures(t *testing.T) {
 			got := mntMountEntries(t, mnt)
 			t.Logf("%d paths compared", len(want))
 			mntCompareTrees(t, want, got)
+			mntCheckFind(t, mnt, got)
 			mntCheckCommonShape(t, src, mnt)
 			if check, ok := mntShapeChecks[name]; ok {
 				check(t, src, mnt)
@@ -612,4 +614,43 @@ func mntReadJSON(t testing.TB, file string, v any) []byte {
 		t.Fatalf("%s: %v", file, err)
 	}
 	return b
+}
+
+// mntCheckFind lists the mount with find(1), which trusts what the kernel
+// reports (link counts, d_type) in its own ways: it must see every path.
+func mntCheckFind(t testing.TB, mnt string, want map[string]mntEntry) {
+	t.Helper()
+	out, err := exec.Command("find", mnt, "-printf", "%P\\t%y\\n").Output()
+	if err != nil {
+		t.Errorf("find: %v", err)
+		return
+	}
+	got := map[string]string{}
+	for _, line := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
+		p, typ, _ := strings.Cut(line, "\t")
+		if p == "" {
+			p = "."
+		}
+		got[p] = typ
+	}
+	if len(got) != len(want) {
+		t.Errorf("find lists %d paths, the walk %d", len(got), len(want))
+	}
+	for p, e := range want {
+		typ, ok := got[p]
+		if !ok {
+			t.Errorf("find misses %s", p)
+			continue
+		}
+		wantTyp := map[bool]string{true: "d"}[e.mode.IsDir()]
+		switch {
+		case e.mode.IsRegular():
+			wantTyp = "f"
+		case e.mode&os.ModeSymlink != 0:
+			wantTyp = "l"
+		}
+		if wantTyp != "" && typ != wantTyp {
+			t.Errorf("find says %s is %s, want %s", p, typ, wantTyp)
+		}
+	}
 }
