@@ -85,6 +85,16 @@ var shapes = []struct {
 	{"text", genText},
 	{"zeros", genZeros},
 	{"tar", genTar},
+	{"realtar", genRealTar},
+}
+
+// genRealTar is a tar of real files: the start of Go's source tree.
+func genRealTar(n int, _ int64) []byte {
+	var b bytes.Buffer
+	if err := writeTarOf(&b, int64(n), runtimeGOROOT()+"/src"); err != nil || b.Len() == 0 {
+		return genTar(n, 1) // no Go tree here: fall back to a generated tar
+	}
+	return b.Bytes()
 }
 
 func goGzip(tb testing.TB, data []byte, level int) []byte {
