@@ -20,7 +20,7 @@ func (t *tree) imageDir(im *layout.Image) *lazyDir {
 		ents := []Dirent{
 			{Name: "manifest.json", Node: t.bytes(im.Raw)},
 			{Name: "config.json", Node: &lazyFile{
-				attr: Attr{Ino: t.ino.one(), Mode: 0o444, Nlink: 1, Size: m.Config.Size, Mtime: t.mtime},
+				attr: Attr{Ino: t.ino.one(), Mode: 0o444, Nlink: 1, Size: t.blobSize(m.Config), Mtime: t.mtime},
 				load: func() ([]byte, error) {
 					b, err := t.src.Config(im)
 					if err != nil {
@@ -110,6 +110,14 @@ func (t *tree) pathsDir(nodes map[string]Node) *lazyDir {
 		}
 		return ents, nil
 	})
+}
+
+// blobSize is a blob's real size, which a descriptor may misstate.
+func (t *tree) blobSize(d ocispec.Descriptor) int64 {
+	if _, size, err := t.src.Blob(d.Digest); err == nil {
+		return size
+	}
+	return d.Size
 }
 
 // treeRoot is the root directory of a layer or rootfs tree; the tree is

@@ -2,6 +2,7 @@ package fs
 
 import (
 	"archive/tar"
+	"path"
 	"strings"
 
 	"github.com/layoutfs/layoutfs/tarindex"
@@ -32,14 +33,15 @@ func mergeLayers(layers []*tarindex.Archive, trees []*ftree, dangling [][]int32)
 				links[i] = &bnode{layer: target.layer, entry: target.entry}
 			}
 		}
-		b.apply(int32(l), t, 0, b.root, links)
+		b.apply(int32(l), t, 0, b.root, "", links)
 	}
 	return freeze(b.root, layers)
 }
 
-// apply lays directory src of layer l's tree onto dst.
-// links maps the layer's hard links to lower layers to their targets.
-func (b *builder) apply(l int32, t *ftree, src int32, dst *bnode, links map[int32]*bnode) {
+// apply lays directory src of layer l's tree onto dst, found at path dir
+// (symlinks resolved). links maps the layer's hard links to lower layers
+// to their targets.
+func (b *builder) apply(l int32, t *ftree, src int32, dst *bnode, dir string, links map[int32]*bnode) {
 	n := &t.nodes[src]
 	if n.entry >= 0 {
 		dst.layer, dst.entry = l, n.entry
@@ -62,11 +64,20 @@ func (b *builder) apply(l int32, t *ftree, src int32, dst *bnode, links map[int3
 		}
 		if t.isDir(kn) {
 			old := dst.kids[kn.name]
+			if kn.entry < 0 && b.isSymlink(old) {
+				// A parent the layer does not list, where a lower layer
+				// has a symlink (merged /usr: lib -> usr/lib): extraction
+				// writes through the symlink, resolved inside the rootfs.
+				if target, p := b.follow(dir, b.linkname(old), 0); target != nil {
+					b.apply(l, t, k, target, p, links)
+					continue
+				}
+			}
 			if old == nil || old.kids == nil {
 				old = newDirNode(l, -1)
 				dst.kids[kn.name] = old
 			}
-			b.apply(l, t, k, old, links)
+			b.apply(l, t, k, old, path.Join(dir, kn.name), links)
 			continue
 		}
 		if t.layers[0].Entries[kn.entry].Type == tar.TypeLink {
@@ -79,4 +90,66 @@ func (b *builder) apply(l int32, t *ftree, src int32, dst *bnode, links map[int3
 		}
 		dst.kids[kn.name] = &bnode{layer: l, entry: kn.entry}
 	}
+}
+
+func (b *builder) isSymlink(n *bnode) bool {
+	return n != nil && n.kids == nil && n.entry >= 0 && b.layers[n.layer].Entries[n.entry].Type == tar.TypeSymlink
+}
+
+func (b *builder) linkname(n *bnode) string { return b.layers[n.layer].Entries[n.entry].Linkname }
+
+// maxHops bounds symlink resolution, as the kernel's ELOOP does.
+const maxHops = 40
+
+// follow resolves symlink target, found in directory dir, inside the tree
+// one component at a time as securejoin does: absolute targets start at
+// the root and ".." stops there. It returns the directory named and its
+// resolved path, or nil when the target is not a directory.
+func (b *builder) follow(dir, target string, hops int) (*bnode, string) {
+	if hops > maxHops {
+		return nil, ""
+	}
+	var stack []string
+	if !path.IsAbs(target) && dir != "" {
+		stack = strings.Split(dir, "/")
+	}
+	for _, part := range strings.Split(target, "/") {
+		switch part {
+		case "", ".":
+			continue
+		case "..":
+			if len(stack) > 0 {
+				stack = stack[:len(stack)-1]
+			}
+			continue
+		}
+		cur := strings.Join(stack, "/")
+		n := b.walk(cur)
+		if n == nil || n.kids == nil {
+			return nil, ""
+		}
+		k := n.kids[part]
+		switch {
+		case k == nil:
+			return nil, ""
+		case b.isSymlink(k):
+			kn, kp := b.follow(cur, b.linkname(k), hops+1)
+			if kn == nil {
+				return nil, ""
+			}
+			stack = nil
+			if kp != "" {
+				stack = strings.Split(kp, "/")
+			}
+		case k.kids == nil:
+			return nil, ""
+		default:
+			stack = append(stack, part)
+		}
+	}
+	p := strings.Join(stack, "/")
+	if n := b.walk(p); n != nil && n.kids != nil {
+		return n, p
+	}
+	return nil, ""
 }
