@@ -446,3 +446,109 @@ func TestMountStableInodes(t *testing.T) {
 		}
 	}
 }
+
+// mntTarDir writes dir as a tar file (regular files and directories,
+// sorted), as `docker save` writes its output.
+func mntTarDir(t testing.TB, dir, out string) {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || p == dir {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		h, err := tar.FileInfoHeader(fi, "")
+		if err != nil {
+			return err
+		}
+		h.Name = filepath.ToSlash(rel)
+		if d.IsDir() {
+			h.Name += "/"
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		if d.Type().IsRegular() {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			tw.Write(b)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tw.Close()
+	if err := os.WriteFile(out, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMountDocker25Save: the Docker 25+ save shape, built from its
+// definition (moby PR 44598): an OCI layout whose index.json names the
+// image "3.20" (and io.containerd.image.name docker.io/library/alpine:3.20)
+// plus a manifest.json whose RepoTags say alpine:3.20 and whose Layers are
+// blob paths. Both names are refs; manifest.json and repositories are
+// shown as found; plain and gzip-compressed.
+func TestMountDocker25Save(t *testing.T) {
+	mntRequireFUSE(t)
+	mntNeed(t, "gzip")
+	t.Parallel()
+	l := mntNewLayout(t)
+	layer := l.tar(map[string]string{"etc/": "", "etc/alpine-release": "3.20.0\n"})
+	im := l.image("linux/amd64", layer)
+	var m struct {
+		Config mntDesc `json:"config"`
+	}
+	b, _ := os.ReadFile(filepath.Join(l.dir, "blobs/sha256", strings.TrimPrefix(im.Digest, "sha256:")))
+	json.Unmarshal(b, &m)
+	desc := mntRef(im, "3.20")
+	desc.Annotations["io.containerd.image.name"] = "docker.io/library/alpine:3.20"
+	l.top(desc)
+	dm, _ := json.Marshal([]map[string]any{{
+		"Config":   "blobs/sha256/" + strings.TrimPrefix(m.Config.Digest, "sha256:"),
+		"RepoTags": []string{"alpine:3.20"},
+		"Layers":   []string{"blobs/sha256/" + strings.TrimPrefix(layer.Digest, "sha256:")},
+	}})
+	os.WriteFile(filepath.Join(l.dir, "manifest.json"), dm, 0o644)
+	repos := []byte(`{"alpine":{"3.20":"` + strings.TrimPrefix(layer.Digest, "sha256:") + `"}}`)
+	os.WriteFile(filepath.Join(l.dir, "repositories"), repos, 0o644)
+	save := filepath.Join(t.TempDir(), "alpine.tar")
+	mntTarDir(t, l.dir, save)
+	mntExec(t, "gzip", "-k", save)
+
+	for _, src := range []string{save, save + ".gz"} {
+		t.Run(filepath.Base(src), func(t *testing.T) {
+			t.Parallel()
+			mnt := mntMount(t, src)
+			mntWantNames(t, mnt, "", "blobs", "index.json", "manifest.json", "manifests", "oci-layout", "repositories", "tags")
+			mntWantNames(t, mnt, "tags", "3.20", "alpine:3.20")
+			for _, ref := range []string{"3.20", "alpine:3.20"} {
+				mntWantNames(t, mnt, "tags/"+ref, "linux_amd64")
+				mntCheckHash(t, filepath.Join(mnt, "tags", ref, "linux_amd64/manifest.json"), strings.TrimPrefix(im.Digest, "sha256:"))
+				if got, err := os.ReadFile(filepath.Join(mnt, "tags", ref, "linux_amd64/rootfs/etc/alpine-release")); err != nil || string(got) != "3.20.0\n" {
+					t.Errorf("tags/%s rootfs/etc/alpine-release = %q, %v", ref, got, err)
+				}
+			}
+			if got, _ := os.ReadFile(filepath.Join(mnt, "manifest.json")); !bytes.Equal(got, dm) {
+				t.Errorf("manifest.json not as found")
+			}
+			if got, _ := os.ReadFile(filepath.Join(mnt, "repositories")); !bytes.Equal(got, repos) {
+				t.Errorf("repositories not as found")
+			}
+			mntWantNames(t, mnt, "manifests", im.Digest)
+			// The shorthand has one image under two names: not ambiguous.
+			r := mntRunOK(t, "cat", "--cache-dir", t.TempDir(), src, "/etc/alpine-release")
+			if r.stdout != "3.20.0\n" {
+				t.Errorf("cat /etc/alpine-release = %q", r.stdout)
+			}
+		})
+	}
+}
