@@ -438,3 +438,18 @@ func TestMountPeersReadFixtures(t *testing.T) {
 		}
 	})
 }
+
+// TestCLICpLikeCpA: `layoutfs cp` says it "copies like cp -a". A rootfs
+// copied out of a docker save equals umoci's unpack of the same image:
+// modes (setuid too), owners, times, symlinks, device nodes, fifos, hard
+// links and user xattrs. Needs no FUSE.
+func TestCLICpLikeCpA(t *testing.T) {
+	t.Parallel()
+	layoutDir, rootfs := mntPeerImage(t)
+	save := filepath.Join(t.TempDir(), "save.tar")
+	mntExec(t, "skopeo", "copy", "-q", "oci:"+layoutDir+":t", "docker-archive:"+save+":example.com/demo:v1")
+	dest := filepath.Join(t.TempDir(), "out")
+	mntRunOK(t, "cp", "--cache-dir", t.TempDir(), save, "/", dest)
+	got := mntMountEntries(t, dest)
+	mntCompareWithDir(t, got, rootfs)
+}
