@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"fmt"
 	"io"
 	iofs "io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -452,4 +454,58 @@ func TestCLICpLikeCpA(t *testing.T) {
 	mntRunOK(t, "cp", "--cache-dir", t.TempDir(), save, "/", dest)
 	got := mntMountEntries(t, dest)
 	mntCompareWithDir(t, got, rootfs)
+}
+
+// TestMountAllowOther: other users see a mount only with -o allow_other,
+// and then the image's own modes and owners decide what they may read
+// (default_permissions): a 0600 file of another uid stays unreadable.
+func TestMountAllowOther(t *testing.T) {
+	mntRequireFUSE(t)
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skipf("needs root to run a command as another user: NOT RUN")
+	}
+	layoutDir, _ := mntPeerImage(t)
+	dir := t.TempDir()
+	for _, d := range []string{dir, filepath.Dir(dir)} {
+		os.Chmod(d, 0o755)
+	}
+	asNobody := func(args ...string) error {
+		cmd := exec.Command(args[0], args[1:]...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		return nil
+	}
+	for _, allow := range []bool{false, true} {
+		mnt := filepath.Join(dir, fmt.Sprintf("mnt-%v", allow))
+		os.Mkdir(mnt, 0o755)
+		args := []string{"mount", "--cache-dir", t.TempDir()}
+		if allow {
+			args = append(args, "-o", "allow_other")
+		}
+		mntRunOK(t, append(args, layoutDir, mnt)...)
+		mntCleanupUmount(t, mnt)
+		rootfs := filepath.Join(mnt, "tags/t/linux_amd64/rootfs")
+		public := asNobody("cat", filepath.Join(rootfs, "etc/os-release"))
+		secret := asNobody("cat", filepath.Join(rootfs, "root/secret"))
+		if !allow {
+			if public == nil {
+				t.Errorf("without allow_other, another user read the mount")
+			}
+			continue
+		}
+		if public != nil {
+			t.Errorf("with allow_other, another user cannot read a 0644 file: %v", public)
+		}
+		if secret == nil {
+			t.Errorf("with allow_other, another user read a 0600 file of uid 1234")
+		}
+		// root still reads it.
+		if _, err := os.ReadFile(filepath.Join(rootfs, "root/secret")); err != nil {
+			t.Errorf("root cannot read root/secret: %v", err)
+		}
+	}
 }
