@@ -568,3 +568,40 @@ func TestMountSignalEarly(t *testing.T) {
 		}
 	}
 }
+
+// TestMountDaemonLetsGoOfCwd: the daemon must not pin the directory
+// `layoutfs mount` was run from (libfuse's daemonize and sshfs chdir to
+// "/"): run from a directory on a removable filesystem, that filesystem
+// can still be unmounted while the layoutfs mount lives.
+func TestMountDaemonLetsGoOfCwd(t *testing.T) {
+	mntRequireFUSE(t)
+	t.Parallel()
+	usb := mntEmptyDir(t)
+	if err := syscall.Mount("tmpfs", usb, "tmpfs", 0, "size=1m"); err != nil {
+		t.Skipf("cannot mount a tmpfs to stand for a removable disk (%v): NOT RUN", err)
+	}
+	usbMounted := true
+	t.Cleanup(func() {
+		if usbMounted {
+			syscall.Unmount(usb, syscall.MNT_DETACH)
+		}
+	})
+	src := mntFixture(t, "B-buildkit-docker-exporter.tar")
+	mnt := mntEmptyDir(t)
+	r := mntRunIn(t, usb, "mount", "--cache-dir", t.TempDir(), src, mnt)
+	if r.code != 0 {
+		t.Fatalf("mount: %s", r)
+	}
+	mntCleanupUmount(t, mnt)
+	for _, pid := range mntDaemonPids(t, mnt) {
+		if cwd, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/cwd"); err == nil && strings.HasPrefix(cwd, usb) {
+			t.Errorf("daemon %d keeps its working directory in %s", pid, cwd)
+		}
+	}
+	if err := syscall.Unmount(usb, 0); err != nil {
+		t.Errorf("umount of the directory mount was run from: %v (the daemon pins it)", err)
+	} else {
+		usbMounted = false
+	}
+	mntWantNames(t, mnt, "tags", "docker", "github.com")
+}
