@@ -90,7 +90,7 @@ func open(ctx context.Context, path string, o Options) (*Source, error) {
 	}
 	s := &Source{Path: path, opts: o, Files: map[string][]byte{}, blobs: map[digest.Digest][]byte{}, layers: map[digest.Digest]*layerSlot{}, warned: map[string]bool{}}
 	if o.CacheDir != "" {
-		s.cache = &tarindex.Cache{Dir: o.CacheDir}
+		s.cache = &tarindex.Cache{Dir: o.CacheDir, Warn: func(m string) { s.warn("%s", m) }}
 	}
 	if st.IsDir() {
 		s.Kind = KindLayoutDir

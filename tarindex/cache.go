@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // Cache keeps indexes (and, for compressed archives, their uncompressed
@@ -18,6 +19,8 @@ import (
 // is rebuilt, never trusted.
 type Cache struct {
 	Dir string
+	// Warn, if set, hears of cache entries that could not be written.
+	Warn func(msg string)
 }
 
 // cacheVersion changes whenever the stored form of Index changes.
@@ -150,4 +153,69 @@ func (c *Cache) storeBinary(kind, key string, v binaryIndex) error {
 		return err
 	}
 	return writeAtomic(c.path(kind, key), b)
+}
+
+// A decompressed data file is too large to checksum on every mount, so a
+// stamp beside it records its size, modification time and inode as they
+// were when it was written: any later write, truncation or replacement
+// changes one of them, and the file is then rebuilt, not trusted.
+func dataStamp(st os.FileInfo) string {
+	var ino uint64
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+		ino = sys.Ino
+	}
+	return fmt.Sprintf("%d %d %d\n", st.Size(), st.ModTime().UnixNano(), ino)
+}
+
+// loadData opens the decompressed data of key, if its stamp still holds.
+func (c *Cache) loadData(key string) (*os.File, bool) {
+	if c == nil {
+		return nil, false
+	}
+	f, err := os.Open(c.path("data", key))
+	if err != nil {
+		return nil, false
+	}
+	st, err1 := f.Stat()
+	stamp, err2 := os.ReadFile(c.path("data-stamp", key))
+	if err1 != nil || err2 != nil || string(stamp) != dataStamp(st) {
+		f.Close()
+		os.Remove(c.path("data", key))
+		return nil, false
+	}
+	return f, true
+}
+
+// createData opens a temporary file in the cache for decompressed data.
+func (c *Cache) createData() (*os.File, error) {
+	if c == nil {
+		return nil, errors.New("no cache")
+	}
+	dir := filepath.Join(c.Dir, "data")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	return os.CreateTemp(dir, ".tmp-*")
+}
+
+// storeData moves a written temporary data file into place, stamp first.
+func (c *Cache) storeData(key string, f *os.File) error {
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if err := writeAtomic(c.path("data-stamp", key), []byte(dataStamp(st))); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), c.path("data", key))
+}
+
+// warn is for cache failures that have no index to be noted on.
+func (c *Cache) warn(err error) {
+	if c != nil && c.Warn != nil {
+		c.Warn(fmt.Sprintf("index cache: %v (going on without it)", err))
+	}
 }

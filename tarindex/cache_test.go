@@ -259,7 +259,7 @@ func TestOpenCompressed(t *testing.T) {
 		inPlace bool     // reads go to the compressed archive
 	}{
 		{"gzip", tarindex.Gzip, gzipped(t, plain), []string{"index/sha256-cccc", "zran/sha256-cccc"}, true},
-		{"zstd", tarindex.Zstd, zstded(t, plain), []string{"data/sha256-cccc", "index/sha256-cccc", "zstd/sha256-cccc"}, false},
+		{"zstd", tarindex.Zstd, zstded(t, plain), []string{"data/sha256-cccc", "data-stamp/sha256-cccc", "index/sha256-cccc", "zstd/sha256-cccc"}, false},
 		{"zstd-frames", tarindex.Zstd, zstdFrames(t, plain, 3), []string{"index/sha256-cccc", "zstd/sha256-cccc"}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -63,6 +63,14 @@ func Open(ctx context.Context, r io.ReaderAt, size int64, key string, o Options)
 	return a, nil
 }
 
+// stored notes a failed cache write on the index: the cache only saves
+// work, so layoutfs goes on without it.
+func (o Options) stored(ix *Index, err error) {
+	if err != nil {
+		ix.Warnings = append(ix.Warnings, fmt.Sprintf("index cache: %v (going on without it)", err))
+	}
+}
+
 // openPlain indexes an uncompressed archive, or one already made
 // uncompressed, reading headers only.
 func (o Options) openPlain(ctx context.Context, data io.ReaderAt, size int64, key string) (*Archive, error) {
@@ -73,9 +81,7 @@ func (o Options) openPlain(ctx context.Context, data io.ReaderAt, size int64, ke
 		if err != nil {
 			return nil, err
 		}
-		if err := o.Cache.StoreIndex(key, ix); err != nil {
-			return nil, fmt.Errorf("store index: %w", err)
-		}
+		o.stored(ix, o.Cache.StoreIndex(key, ix))
 	}
 	return &Archive{Index: ix, Data: data}, nil
 }
@@ -90,12 +96,8 @@ func (o Options) openGzip(ctx context.Context, r io.ReaderAt, size int64, key st
 	if err != nil {
 		return nil, err
 	}
-	if err := o.Cache.storeBinary("zran", key, zp); err != nil {
-		return nil, fmt.Errorf("store gzip index: %w", err)
-	}
-	if err := o.Cache.StoreIndex(key, ix); err != nil {
-		return nil, fmt.Errorf("store index: %w", err)
-	}
+	o.stored(ix, o.Cache.storeBinary("zran", key, zp))
+	o.stored(ix, o.Cache.StoreIndex(key, ix))
 	return &Archive{Index: ix, Data: zran.NewReader(zp, r, zran.ReaderOptions{Cache: spanCache})}, nil
 }
 
@@ -139,7 +141,7 @@ func (o Options) openZstd(ctx context.Context, r io.ReaderAt, size int64, key st
 			return nil, fmt.Errorf("zstd: %w", err)
 		}
 		if err := o.Cache.storeBinary("zstd", key, built); err != nil {
-			return nil, fmt.Errorf("store zstd index: %w", err)
+			o.Cache.warn(err)
 		}
 		fx = *built
 	}
@@ -165,25 +167,20 @@ func (o Options) openZstd(ctx context.Context, r io.ReaderAt, size int64, key st
 	return o.openPlain(ctx, f, st.Size(), key)
 }
 
-// uncompressed returns an open file holding the uncompressed stream of r.
-// The file is kept open for the life of the process; its descriptor is what
-// reads go to.
+// uncompressed returns an open file holding the uncompressed stream of r,
+// kept in the cache directory when there is one, else an unlinked temporary
+// file. The file stays open for the life of the process: reads go to its
+// descriptor.
 func (o Options) uncompressed(ctx context.Context, r io.ReaderAt, size int64, key string, comp Compression) (*os.File, error) {
-	var final string
-	dir := os.TempDir()
-	if o.Cache != nil {
-		final = o.Cache.path("data", key)
-		if f, err := os.Open(final); err == nil {
-			return f, nil
-		}
-		dir = filepath.Dir(final)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+	if f, ok := o.Cache.loadData(key); ok {
+		return f, nil
+	}
+	f, err := o.Cache.createData()
+	if err != nil {
+		f, err = os.CreateTemp("", "layoutfs-*")
+		if err != nil {
 			return nil, err
 		}
-	}
-	f, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return nil, err
 	}
 	ok := false
 	defer func() {
@@ -201,11 +198,7 @@ func (o Options) uncompressed(ctx context.Context, r io.ReaderAt, size int64, ke
 	if _, err := io.Copy(f, zr); err != nil {
 		return nil, fmt.Errorf("%s: %w", comp, err)
 	}
-	if final != "" {
-		if err := os.Rename(f.Name(), final); err != nil {
-			return nil, err
-		}
-	} else {
+	if filepath.Dir(f.Name()) == os.TempDir() || o.Cache.storeData(key, f) != nil {
 		os.Remove(f.Name())
 	}
 	ok = true

@@ -40,15 +40,30 @@ root. A DEST that is an existing directory receives TREE-PATH's last element.`,
 	},
 }
 
+// copier writes nodes out like cp -a: files that share an inode in the
+// tree (hard links) are linked again, not copied twice.
+type copier struct {
+	links map[uint64]string // inode -> first destination written
+}
+
 // copyOut writes node to dest, recursively, never overwriting what is
 // there: a file of the user's is never lost to a cp.
 func copyOut(node lfs.Node, dest string) error {
+	c := &copier{links: map[uint64]string{}}
+	return c.copy(node, dest)
+}
+
+func (c *copier) copy(node lfs.Node, dest string) error {
 	a := node.Attr()
 	var err error
 	switch n := node.(type) {
 	case lfs.Dir:
-		err = copyDir(n, dest)
+		err = c.copyDir(n, dest)
 	case lfs.File:
+		if first, ok := c.links[a.Ino]; ok && a.Nlink > 1 {
+			return os.Link(first, dest)
+		}
+		c.links[a.Ino] = dest
 		err = copyFile(n, dest)
 	case lfs.Symlink:
 		err = os.Symlink(n.Target(), dest)
@@ -58,10 +73,17 @@ func copyOut(node lfs.Node, dest string) error {
 	if err != nil {
 		return err
 	}
+	if x, ok := node.(lfs.Xattrer); ok {
+		for k, v := range x.Xattrs() {
+			if err := unix.Lsetxattr(dest, k, []byte(v), 0); err != nil {
+				return fmt.Errorf("set xattr %s on %s: %w", k, dest, err)
+			}
+		}
+	}
 	return setMeta(a, dest)
 }
 
-func copyDir(d lfs.Dir, dest string) error {
+func (c *copier) copyDir(d lfs.Dir, dest string) error {
 	if err := os.Mkdir(dest, 0o700); err != nil {
 		return err
 	}
@@ -70,7 +92,7 @@ func copyDir(d lfs.Dir, dest string) error {
 		return fmt.Errorf("%s: %w", dest, err)
 	}
 	for _, e := range ents {
-		if err := copyOut(e.Node, filepath.Join(dest, e.Name)); err != nil {
+		if err := c.copy(e.Node, filepath.Join(dest, e.Name)); err != nil {
 			return err
 		}
 	}
