@@ -160,3 +160,29 @@ func BenchmarkInflateMemory(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSequentialRead reads the corpus front to back in 128 KiB reads,
+// as cat through the mount does, with a warm index.
+func BenchmarkSequentialRead(b *testing.B) {
+	path := benchCorpus(b)
+	f, err := os.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	ix, err := Build(f, io.Discard, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(ix.Size)
+	p := make([]byte, 128<<10)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		r := ix.ReaderAt(f)
+		for off := int64(0); off < ix.Size; off += int64(len(p)) {
+			if _, err := r.ReadAt(p, off); err != nil && err != io.EOF {
+				b.Fatal(err)
+			}
+		}
+	}
+}
