@@ -202,35 +202,39 @@ func haveFusermount() bool {
 }
 
 // checkMountpoint turns the usual mistakes into clear errors before the
-// kernel turns them into terse ones, and returns the canonical path.
+// kernel turns them into terse ones, and returns the canonical path. It
+// looks in mountinfo before it stats the path: stat on a mount whose
+// daemon hangs would hang too.
 func checkMountpoint(mountpoint string) (string, error) {
 	if _, err := os.Stat("/dev/fuse"); errors.Is(err, iofs.ErrNotExist) {
 		return "", fmt.Errorf("mount %s: %w", mountpoint, ErrNoFUSE)
 	}
-	fi, err := os.Stat(mountpoint)
+	mnt, m, mounted, err := resolveMountpoint(mountpoint)
 	switch {
-	case errors.Is(err, syscall.ENOTCONN):
-		return "", fmt.Errorf("mountpoint %s: a FUSE mount whose daemon died is still there; run 'layoutfs umount %s'", mountpoint, mountpoint)
 	case errors.Is(err, iofs.ErrNotExist):
 		return "", fmt.Errorf("mountpoint %s: does not exist", mountpoint)
-	case err != nil:
+	case err != nil && mnt == "":
 		return "", fmt.Errorf("mountpoint %s: %w", mountpoint, err)
+	case err != nil:
+		// No /proc: compare devices with the parent below instead, which
+		// misses bind mounts but catches the common case.
+	case mounted && strings.HasPrefix(m.fstype, "fuse"):
+		return "", fmt.Errorf("mountpoint %s: busy: already a mount point (%s); if its daemon died, run 'layoutfs umount %s'", mountpoint, m.fstype, mountpoint)
+	case mounted:
+		return "", fmt.Errorf("mountpoint %s: busy: already a mount point (%s)", mountpoint, m.fstype)
+	}
+	fi, serr := os.Stat(mnt)
+	switch {
+	case errors.Is(serr, syscall.ENOTCONN):
+		return "", fmt.Errorf("mountpoint %s: busy: a FUSE mount whose daemon died is still there; run 'layoutfs umount %s'", mountpoint, mountpoint)
+	case errors.Is(serr, iofs.ErrNotExist):
+		return "", fmt.Errorf("mountpoint %s: does not exist", mountpoint)
+	case serr != nil:
+		return "", fmt.Errorf("mountpoint %s: %w", mountpoint, serr)
 	case !fi.IsDir():
 		return "", fmt.Errorf("mountpoint %s: not a directory", mountpoint)
-	}
-	mnt, err := canonical(mountpoint)
-	if err != nil {
-		return "", fmt.Errorf("mountpoint %s: %w", mountpoint, err)
-	}
-	m, ok, err := findMount(mnt)
-	if err != nil {
-		// No /proc: fall back to comparing devices with the parent, which
-		// misses bind mounts but catches the common case.
-		ok = !sameDevAsParent(mnt)
-		m.fstype = "unknown"
-	}
-	if ok {
-		return "", fmt.Errorf("mountpoint %s: busy: already a mount point (%s)", mountpoint, m.fstype)
+	case err != nil && !sameDevAsParent(mnt):
+		return "", fmt.Errorf("mountpoint %s: busy: already a mount point", mountpoint)
 	}
 	return mnt, nil
 }

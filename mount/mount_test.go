@@ -3,6 +3,7 @@ package mount_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	iofs "io/fs"
 	"log"
 	"os"
@@ -10,8 +11,10 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	lfs "github.com/layoutfs/layoutfs/fs"
 	"github.com/layoutfs/layoutfs/mount"
@@ -499,5 +502,136 @@ func TestMountpointWithSpace(t *testing.T) {
 	srv.Wait()
 	if _, err := os.Stat(filepath.Join(mnt, "hello.txt")); !errors.Is(err, iofs.ErrNotExist) {
 		t.Errorf("after Unmount: %v", err)
+	}
+}
+
+// TestBigDirectory lists a directory that takes many READDIRPLUS replies,
+// so listing resumes at offsets and lookups come from the handle.
+func TestBigDirectory(t *testing.T) {
+	const n = 5000
+	kids := map[string]lfs.Node{}
+	for i := range n {
+		f := &memFile{memNode: memNode{lfs.Attr{Ino: uint64(50_000 + i), Mode: 0o644, Size: 1, Nlink: 1}}, data: []byte{byte(i)}}
+		kids[fmt.Sprintf("file-%05d", i)] = f
+	}
+	root := &memDir{memNode{lfs.Attr{Ino: 2, Mode: iofs.ModeDir | 0o755}}, kids}
+	mnt := testMount(t, root)
+
+	ents, err := os.ReadDir(mnt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) != n {
+		t.Fatalf("%d entries, want %d", len(ents), n)
+	}
+	for i, e := range ents {
+		if want := fmt.Sprintf("file-%05d", i); e.Name() != want {
+			t.Fatalf("entry %d is %q, want %q", i, e.Name(), want)
+		}
+		fi, err := e.Info()
+		if err != nil || fi.Sys().(*syscall.Stat_t).Ino != uint64(50_000+i) {
+			t.Fatalf("%s: %v %v", e.Name(), fi, err)
+		}
+	}
+}
+
+// TestConcurrent hammers one mount from many goroutines; run with -race.
+// (t.Errorf is safe from any goroutine; t.Fatal is not, so no lstat here.)
+func TestConcurrent(t *testing.T) {
+	mnt := testMount(t, testTree())
+	var wg sync.WaitGroup
+	for g := range 16 {
+		wg.Go(func() {
+			for i := range 50 {
+				switch (g + i) % 4 {
+				case 0:
+					if ents, err := os.ReadDir(filepath.Join(mnt, "dev")); err != nil || len(ents) != 3 {
+						t.Errorf("readdir: %d entries, %v", len(ents), err)
+					}
+				case 1:
+					if b, err := os.ReadFile(filepath.Join(mnt, "hello.txt")); err != nil || string(b) != helloTxt {
+						t.Errorf("read %q: %v", b, err)
+					}
+				case 2:
+					p := filepath.Join(mnt, "bin/sh")
+					if i%2 == 0 {
+						p = filepath.Join(mnt, "usr/bin/sh")
+					}
+					fi, err := os.Lstat(p)
+					if err != nil || fi.Sys().(*syscall.Stat_t).Ino != shIno {
+						t.Errorf("%s: %v %v", p, fi, err)
+					}
+				case 3:
+					f, err := os.Open(filepath.Join(mnt, "big"))
+					if err != nil {
+						t.Error(err)
+						continue
+					}
+					buf := make([]byte, 4096)
+					off := int64(g%6)<<30 + int64(i)*4096
+					if _, err := f.ReadAt(buf, off); err != nil || buf[0] != byte(off%251) {
+						t.Errorf("big at %d: %v", off, err)
+					}
+					f.Close()
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// hangDir is a root whose attributes hang once hang is set, like a
+// daemon stuck on a dead network share.
+type hangDir struct {
+	*memDir
+	hang    atomic.Bool
+	release chan struct{}
+}
+
+func (h *hangDir) Attr() lfs.Attr {
+	if h.hang.Load() {
+		<-h.release
+	}
+	return h.memDir.Attr()
+}
+
+// TestHungDaemon checks that Mount and Unmount decide from mountinfo and
+// never wait on the daemon of the mount they look at.
+func TestHungDaemon(t *testing.T) {
+	requireFUSE(t)
+	root := &hangDir{memDir: testTree(), release: make(chan struct{})}
+	mnt := t.TempDir()
+	srv, err := mount.Mount(root, mnt, mount.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root.hang.Store(true)
+	defer func() {
+		close(root.release)
+		srv.Wait()
+	}()
+
+	done := make(chan error)
+	go func() {
+		_, err := mount.Mount(testTree(), mnt, mount.Options{})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "already a mount point") {
+			t.Errorf("Mount on a hung mount: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Mount on a hung mount hangs")
+	}
+
+	go func() { done <- mount.Unmount(mnt) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Unmount of a hung mount: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Unmount of a hung mount hangs")
 	}
 }

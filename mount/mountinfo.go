@@ -72,21 +72,28 @@ func unescapeMountinfo(s string) string {
 	return b.String()
 }
 
-// canonical makes p absolute with symlinks resolved, the form the kernel
-// shows in mountinfo. The last element is resolved only if it can be
-// stat'ed: on a dead FUSE mount it cannot (ENOTCONN), and then the parent
-// is resolved alone.
-func canonical(p string) (string, error) {
+// resolveMountpoint makes p absolute with symlinks resolved, the form the
+// kernel shows in mountinfo, and looks it up there. It never stats p while
+// p may be a mount point: on a dead FUSE mount that fails (ENOTCONN), on a
+// hung one it hangs. So the parent is resolved first; only if that path is
+// no mount point is the last element resolved too, in case it is a symlink
+// to one. err from mountinfo comes with the path still set.
+func resolveMountpoint(p string) (path string, m mountEntry, mounted bool, err error) {
 	abs, err := filepath.Abs(p)
 	if err != nil {
-		return "", err
-	}
-	if r, err := filepath.EvalSymlinks(abs); err == nil {
-		return r, nil
+		return "", m, false, err
 	}
 	parent, err := filepath.EvalSymlinks(filepath.Dir(abs))
 	if err != nil {
-		return "", err
+		return "", m, false, err
 	}
-	return filepath.Join(parent, filepath.Base(abs)), nil
+	path = filepath.Join(parent, filepath.Base(abs))
+	if m, mounted, err = findMount(path); err != nil || mounted {
+		return path, m, mounted, err
+	}
+	if r, err := filepath.EvalSymlinks(path); err == nil && r != path {
+		path = r
+		m, mounted, err = findMount(path)
+	}
+	return path, m, mounted, err
 }

@@ -14,13 +14,13 @@ import (
 // is alive (it then exits) or died and left the mount behind, where every
 // access fails with ENOTCONN ("Transport endpoint is not connected").
 // A busy mount is detached lazily. Anything that is not a layoutfs mount
-// is refused, so a typo cannot unmount something else.
+// is refused, so a typo cannot unmount something else. It never waits on
+// the daemon, so it also clears a mount whose daemon hangs.
 func Unmount(mountpoint string) error {
-	mnt, err := canonical(mountpoint)
-	if err != nil {
-		return fmt.Errorf("umount %s: %w", mountpoint, err)
+	mnt, m, ok, err := resolveMountpoint(mountpoint)
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("umount %s: does not exist", mountpoint)
 	}
-	m, ok, err := findMount(mnt)
 	if err != nil {
 		return fmt.Errorf("umount %s: %w", mountpoint, err)
 	}
