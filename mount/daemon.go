@@ -167,9 +167,10 @@ func NotifyReady(err error) {
 }
 
 // MountAndServe mounts root on mountpoint and serves it until it is
-// unmounted, by `layoutfs umount` or umount(8), or until SIGINT or SIGTERM,
-// which unmount it (lazily if busy) and then wait until the kernel lets
-// go, so the process exits with nothing left mounted. ready, if not nil,
+// unmounted, by `layoutfs umount` or umount(8), or until SIGINT, SIGTERM
+// or SIGHUP (the terminal of `mount -f` closing), any of which unmounts it
+// (lazily if busy) and then waits until the kernel lets go, so the process
+// exits with nothing left mounted. ready, if not nil,
 // is called once with the result of Mount, before serving: NotifyReady in
 // a daemon child, or a message in the foreground.
 //
@@ -200,7 +201,7 @@ func ServeUntilSignal(srv *Server) error {
 
 func catchSignals() chan os.Signal {
 	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	return sigs
 }
 

@@ -39,7 +39,7 @@ func TestHelperProcess(t *testing.T) {
 
 func runHelper(mode, mnt string) int {
 	switch mode {
-	case "serve": // mount -f: serve until SIGINT/SIGTERM or umount
+	case "serve": // mount -f: serve until a signal or umount
 		err := mount.MountAndServe(testTree(), mnt, mount.Options{FsName: "helper"}, func(err error) {
 			if err == nil {
 				fmt.Println("ready")
@@ -180,7 +180,7 @@ func TestServeUntilSignal(t *testing.T) {
 	for _, c := range []struct {
 		mode string
 		sig  syscall.Signal
-	}{{"serve", syscall.SIGTERM}, {"serve", syscall.SIGINT}, {"serve-late", syscall.SIGTERM}} {
+	}{{"serve", syscall.SIGTERM}, {"serve", syscall.SIGINT}, {"serve", syscall.SIGHUP}, {"serve-late", syscall.SIGTERM}} {
 		sig := c.sig
 		mnt := t.TempDir()
 		cmd := startHelper(t, c.mode, mnt)
