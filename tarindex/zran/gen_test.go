@@ -165,11 +165,10 @@ var compressors = []struct {
 func newStdGzip(data []byte) (*gzip.Reader, error) { return gzip.NewReader(bytes.NewReader(data)) }
 
 // newPlainGzip writes data as a gzip member with no optional header fields.
-func newPlainGzip(w *bytes.Buffer, data []byte) *gzip.Writer {
+func newPlainGzip(w *bytes.Buffer, data []byte) {
 	zw := gzip.NewWriter(w)
 	zw.Write(data)
 	zw.Close()
-	return zw
 }
 
 // mustGzipOrNil is a compress/gzip reader of data, or a reader that fails.
