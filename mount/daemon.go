@@ -76,6 +76,10 @@ func Daemonize(args []string, logPath string) error {
 	cmd.ExtraFiles = []*os.File{w} // fd 3 in the child
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	// A daemon must not pin the directory it was started from (the user
+	// may want to unmount or delete it): it runs from /, so args must
+	// hold absolute paths.
+	cmd.Dir = "/"
 	err = cmd.Start()
 	// Our copy of the write end must go, or we would never see EOF when
 	// the child dies without a word.
