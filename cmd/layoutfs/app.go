@@ -40,6 +40,9 @@ by --ref and --platform.`,
 			catCommand,
 			cpCommand,
 			inspectCommand,
+			tagCommand,
+			untagCommand,
+			gcCommand,
 		},
 	}
 }
