@@ -47,6 +47,7 @@ func (s *Source) openLayer(ctx context.Context, desc ocispec.Descriptor) (*tarin
 			return nil, fmt.Errorf("layer %s: %w", desc.Digest, err)
 		}
 	}
+	ctx = tarindex.WithLimit(ctx, s.opts.limit(size))
 	a, err := tarindex.Open(ctx, r, size, desc.Digest.String(), tarindex.Options{Cache: s.cache, Progress: s.progress("layer " + desc.Digest.Encoded()[:12])})
 	if err != nil {
 		return nil, fmt.Errorf("layer %s: %w", desc.Digest, err)

@@ -40,6 +40,37 @@ type Options struct {
 	Progress func(what string, done, total int64)
 	// Warn receives problems that do not stop the source from being served.
 	Warn func(msg string)
+	// MaxLayerSize bounds the uncompressed size of a layer (and of a
+	// compressed outer archive); 0 means DefaultMaxLayerSize.
+	MaxLayerSize int64
+	// MaxExpansion bounds how many times its compressed size a stream may
+	// expand to, once past 256 MiB; 0 means DefaultMaxExpansion, < 0 none.
+	// A descriptor's size bounds only the compressed bytes: this is what
+	// stops a tiny gzip from expanding to terabytes.
+	MaxExpansion int64
+}
+
+// Defaults of the limits of Options.
+const (
+	DefaultMaxLayerSize = 64 << 30
+	DefaultMaxExpansion = 1000 // deflate tops out near 1032:1, on nothing but zeros
+	expansionFloor      = 256 << 20
+)
+
+// limit is how far the uncompressed stream of size compressed bytes may go.
+func (o Options) limit(size int64) int64 {
+	n := o.MaxLayerSize
+	if n <= 0 {
+		n = DefaultMaxLayerSize
+	}
+	ratio := o.MaxExpansion
+	if ratio == 0 {
+		ratio = DefaultMaxExpansion
+	}
+	if ratio > 0 && size < n/ratio {
+		n = max(size*ratio, expansionFloor)
+	}
+	return n
 }
 
 // Limits on what is parsed whole.
@@ -83,15 +114,53 @@ func Open(ctx context.Context, path string, o Options) (*Source, error) {
 	return s, nil
 }
 
+// OpenReaderAt opens an archive (any of the tarball sources, compressed or
+// not) held in the size bytes of r; name is its Path, for messages. Nothing
+// is cached. Every read stays within the size bytes.
+func OpenReaderAt(ctx context.Context, r io.ReaderAt, size int64, name string, o Options) (*Source, error) {
+	o.CacheDir = ""
+	s := newSource(name, o)
+	if err := s.openArchive(ctx, r, size, ""); err != nil {
+		return nil, fmt.Errorf("open %s: %w", name, err)
+	}
+	if err := s.openShape(ctx); err != nil {
+		return nil, fmt.Errorf("open %s: %w", name, err)
+	}
+	return s, nil
+}
+
+func newSource(path string, o Options) *Source {
+	s := &Source{Path: path, opts: o, Files: map[string][]byte{}, blobs: map[digest.Digest][]byte{}, layers: map[digest.Digest]*layerSlot{}, warned: map[string]bool{}}
+	if o.CacheDir != "" {
+		s.cache = &tarindex.Cache{Dir: o.CacheDir, Warn: func(m string) { s.warn("%s", m) }}
+	}
+	return s
+}
+
+// openArchive indexes the outer tarball of a source.
+func (s *Source) openArchive(ctx context.Context, r io.ReaderAt, size int64, key string) error {
+	ctx = tarindex.WithLimit(ctx, s.opts.limit(size))
+	a, err := tarindex.Open(ctx, r, size, key, tarindex.Options{Cache: s.cache, Progress: s.progress(filepath.Base(s.Path))})
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrUnknownShape, err)
+	}
+	if len(a.Entries) == 0 {
+		return fmt.Errorf("%w: empty or not a tar archive", ErrUnknownShape)
+	}
+	for _, w := range a.Warnings {
+		s.warn("%s", w)
+	}
+	s.Kind = KindOCIArchive
+	s.st = newTarStore(a)
+	return nil
+}
+
 func open(ctx context.Context, path string, o Options) (*Source, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, err
 	}
-	s := &Source{Path: path, opts: o, Files: map[string][]byte{}, blobs: map[digest.Digest][]byte{}, layers: map[digest.Digest]*layerSlot{}, warned: map[string]bool{}}
-	if o.CacheDir != "" {
-		s.cache = &tarindex.Cache{Dir: o.CacheDir, Warn: func(m string) { s.warn("%s", m) }}
-	}
+	s := newSource(path, o)
 	if st.IsDir() {
 		s.Kind = KindLayoutDir
 		s.st = newDirStore(path)
@@ -100,28 +169,23 @@ func open(ctx context.Context, path string, o Options) (*Source, error) {
 		if err != nil {
 			return nil, err
 		}
-		a, err := tarindex.Open(ctx, f, st.Size(), fileKey(path, st), tarindex.Options{Cache: s.cache, Progress: s.progress(filepath.Base(path))})
-		if err != nil {
+		if err := s.openArchive(ctx, f, st.Size(), fileKey(path, st)); err != nil {
 			f.Close()
-			return nil, fmt.Errorf("%w: %v", ErrUnknownShape, err)
+			return nil, err
 		}
-		if len(a.Entries) == 0 {
-			f.Close()
-			return nil, fmt.Errorf("%w: empty or not a tar archive", ErrUnknownShape)
-		}
-		for _, w := range a.Warnings {
-			s.warn("%s", w)
-		}
-		s.Kind = KindOCIArchive
-		s.st = newTarStore(a)
 	}
+	return s, s.openShape(ctx)
+}
+
+// openShape reads the top-level files and tells the kind of source.
+func (s *Source) openShape(ctx context.Context) error {
 	for _, name := range []string{"oci-layout", "index.json", "manifest.json", "repositories"} {
 		if !s.st.has(name) {
 			continue
 		}
 		b, err := s.st.readFile(name, maxJSON)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		s.Files[name] = b
 	}
@@ -130,7 +194,7 @@ func open(ctx context.Context, path string, o Options) (*Source, error) {
 	switch {
 	case hasIndex:
 		if err := json.Unmarshal(s.Files["index.json"], &s.index); err != nil {
-			return nil, fmt.Errorf("%w: index.json: %v", ErrInvalid, err)
+			return fmt.Errorf("%w: index.json: %v", ErrInvalid, err)
 		}
 		s.refsFromIndex()
 		if hasDocker {
@@ -139,18 +203,18 @@ func open(ctx context.Context, path string, o Options) (*Source, error) {
 			}
 			s.Kind = KindDockerSave
 			if err := s.readDockerManifest(ctx); err != nil {
-				return nil, err
+				return err
 			}
 		}
 	case hasDocker:
 		s.Kind = KindDockerLegacy
 		if err := s.readDockerManifest(ctx); err != nil {
-			return nil, err
+			return err
 		}
 	default:
-		return nil, fmt.Errorf("%w: no index.json or manifest.json", ErrUnknownShape)
+		return fmt.Errorf("%w: no index.json or manifest.json", ErrUnknownShape)
 	}
-	return s, nil
+	return nil
 }
 
 // fileKey identifies an outer archive for the index cache: the same path,

@@ -14,14 +14,22 @@ import (
 // parsed a header the position is where the entry's data begins. It passes
 // Seek through so tar skips data by seeking when the source allows it.
 type counter struct {
-	r   io.Reader
-	pos int64
+	r     io.Reader
+	pos   int64
+	limit int64 // refuse to go past this many bytes; 0: no limit
 }
 
 func (c *counter) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.pos += int64(n)
+	if c.limit > 0 && c.pos > c.limit {
+		return n, c.tooLarge()
+	}
 	return n, err
+}
+
+func (c *counter) tooLarge() error {
+	return fmt.Errorf("%w: more than %d bytes", ErrTooLarge, c.limit)
 }
 
 type seekCounter struct{ *counter }
@@ -31,8 +39,26 @@ func (c seekCounter) Seek(off int64, whence int) (int64, error) {
 	n, err := s.Seek(off, whence)
 	if err == nil {
 		c.pos = n
+		if c.limit > 0 && n > c.limit {
+			return n, c.tooLarge()
+		}
 	}
 	return n, err
+}
+
+type limitKey struct{}
+
+// WithLimit returns a context under which Build (and so Open) refuses an
+// archive whose uncompressed stream runs past n bytes, with ErrTooLarge: a
+// small compressed layer may expand to terabytes, and its descriptor only
+// bounds the compressed size. n <= 0 means no limit.
+func WithLimit(ctx context.Context, n int64) context.Context {
+	return context.WithValue(ctx, limitKey{}, n)
+}
+
+func limitOf(ctx context.Context) int64 {
+	n, _ := ctx.Value(limitKey{}).(int64)
+	return max(n, 0)
 }
 
 // Build reads the tar archive from r once, from its start, and indexes it.
@@ -40,7 +66,7 @@ func (c seekCounter) Seek(off int64, whence int) (int64, error) {
 // archive costs one read per header. A stream that ends without the
 // end-of-archive blocks (umoci 0.4.7 writes such layers) is accepted.
 func Build(ctx context.Context, r io.Reader) (*Index, error) {
-	c := &counter{r: r}
+	c := &counter{r: r, limit: limitOf(ctx)}
 	var tr *tar.Reader
 	if _, ok := r.(io.Seeker); ok {
 		tr = tar.NewReader(seekCounter{c})
@@ -48,7 +74,8 @@ func Build(ctx context.Context, r io.Reader) (*Index, error) {
 		tr = tar.NewReader(c)
 	}
 	ix := &Index{}
-	var next int64 // where the next logical header starts
+	var next int64     // where the next logical header starts
+	var expanded int64 // logical bytes of sparse entries so far
 	for n := 0; ; n++ {
 		if n%1024 == 0 && ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -57,7 +84,10 @@ func Build(ctx context.Context, r io.Reader) (*Index, error) {
 			// The last entry was sparse: its physical size is not in its
 			// header, so read through its fragments to find where the
 			// next header starts. Sparse entries are rare in layers.
-			if _, err := io.Copy(io.Discard, tr); err != nil {
+			if _, err := discard(tr); err != nil {
+				if errors.Is(err, ErrTooLarge) {
+					return nil, err
+				}
 				return nil, fmt.Errorf("%w: sparse entry ending at offset %d: %w", ErrHeader, c.pos, err)
 			}
 			next = blockAlign(c.pos)
@@ -68,6 +98,8 @@ func Build(ctx context.Context, r io.Reader) (*Index, error) {
 		}
 		if err != nil {
 			switch {
+			case errors.Is(err, ErrTooLarge):
+				return nil, err
 			case errors.Is(err, io.ErrUnexpectedEOF):
 				return nil, fmt.Errorf("%w: truncated archive at offset %d", ErrHeader, c.pos)
 			case errors.Is(err, tar.ErrHeader), errors.Is(err, tar.ErrFieldTooLong):
@@ -75,6 +107,15 @@ func Build(ctx context.Context, r io.Reader) (*Index, error) {
 			}
 			// An I/O error, not a bad archive: keep it matchable.
 			return nil, fmt.Errorf("read archive at offset %d: %w", c.pos, err)
+		}
+		if hdr.Typeflag == tar.TypeGNUSparse || hasSparsePAX(hdr) {
+			// The holes are expanded to find the next header: count them
+			// against the limit, or a tiny entry with a 2^60-byte hole
+			// would hold Build for ever.
+			expanded += max(hdr.Size, 0)
+			if expanded > sparseLimit(c.limit) {
+				return nil, fmt.Errorf("%w: sparse entry %q of %d bytes: sparse files expand past %d bytes", ErrTooLarge, hdr.Name, hdr.Size, sparseLimit(c.limit))
+			}
 		}
 		e, err := entryOf(hdr)
 		e.Offset = c.pos
@@ -92,6 +133,25 @@ func Build(ctx context.Context, r io.Reader) (*Index, error) {
 	}
 	ix.Size = c.pos
 	return ix, nil
+}
+
+// DefaultSparseLimit bounds the logical size of the sparse entries of an
+// archive indexed without a limit (see WithLimit).
+const DefaultSparseLimit = 64 << 30
+
+func sparseLimit(limit int64) int64 {
+	if limit > 0 {
+		return limit
+	}
+	return DefaultSparseLimit
+}
+
+// discard reads r to its end; a sparse entry's holes come out as zeros,
+// so a large buffer (and no io.Discard.ReadFrom with its small one) makes
+// that memclr-fast.
+func discard(r io.Reader) (int64, error) {
+	buf := make([]byte, 1<<20)
+	return io.CopyBuffer(struct{ io.Writer }{io.Discard}, r, buf)
 }
 
 func blockAlign(n int64) int64 { return (n + 511) &^ 511 }

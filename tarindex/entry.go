@@ -19,6 +19,7 @@ var (
 	ErrHeader      = errors.New("tarindex: invalid tar header")
 	ErrUnsafePath  = errors.New("tarindex: unsafe path")
 	ErrUnsupported = errors.New("tarindex: unsupported entry")
+	ErrTooLarge    = errors.New("tarindex: archive expands past the limit")
 )
 
 // Entry is one logical tar entry: PAX and GNU long-name records are folded

@@ -2,6 +2,7 @@ package tarindex
 
 import (
 	"archive/tar"
+	"cmp"
 	"fmt"
 	"io"
 	"math"
@@ -16,15 +17,27 @@ type sparseReader struct {
 }
 
 func (s *sparseReader) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, fmt.Errorf("sparse entry %q: negative offset", s.e.Name)
+	}
 	if off >= s.e.Size {
 		return 0, io.EOF
 	}
-	tr := tar.NewReader(io.NewSectionReader(s.archive, s.e.Header, math.MaxInt64-s.e.Header))
+	// Never read past the archive's end when its size is known: a
+	// hostile sparse map may point anywhere.
+	end := int64(math.MaxInt64)
+	if sz, ok := s.archive.(interface{ Size() int64 }); ok {
+		end = sz.Size()
+	}
+	if s.e.Header < 0 || s.e.Header > end {
+		return 0, fmt.Errorf("sparse entry %q: header at %d is outside the archive", s.e.Name, s.e.Header)
+	}
+	tr := tar.NewReader(io.NewSectionReader(s.archive, s.e.Header, end-s.e.Header))
 	if _, err := tr.Next(); err != nil {
 		return 0, fmt.Errorf("sparse entry %q: %w", s.e.Name, err)
 	}
-	if _, err := io.CopyN(io.Discard, tr, off); err != nil {
-		return 0, fmt.Errorf("sparse entry %q: %w", s.e.Name, err)
+	if skipped, err := discard(io.LimitReader(tr, off)); err != nil || skipped < off {
+		return 0, fmt.Errorf("sparse entry %q: %w", s.e.Name, cmp.Or(err, io.ErrUnexpectedEOF))
 	}
 	n, err := io.ReadFull(tr, p)
 	if err == io.ErrUnexpectedEOF {
