@@ -19,8 +19,8 @@ import (
 	"io"
 	"maps"
 	"runtime"
-	"slices"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -911,7 +911,5 @@ func TestHostileArchives(t *testing.T) {
 		})
 	}
 }
-
-
 
 func runtimeStack(buf []byte) int { return runtime.Stack(buf, true) }
