@@ -1,0 +1,313 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Rows of the table, in order.
+const (
+	rowCold  = "mount → first stat, cold cache dir (s)"
+	rowWarm  = "mount → first stat, warm cache dir (s)"
+	rowFind  = "find rootfs | wc -l (s)"
+	rowCat   = "cat 1,000 random small files (s)"
+	rowSeq   = "sequential read of a large file (s)"
+	rowRand  = "2,000 × 4 KiB random reads of it (s)"
+	rowCp    = "cp -a rootfs to /dev/shm (s)"
+	rowRSS   = "peak RSS of the daemon (MB)"
+	rowCount = "entries find sees"
+)
+
+var rows = []string{rowCold, rowWarm, rowFind, rowCat, rowSeq, rowRand, rowCp, rowRSS, rowCount}
+
+// Columns.
+const (
+	colDocker = "layoutfs docker-save"
+	colGzip   = "layoutfs oci-archive gz"
+	colDir    = "layoutfs OCI dir"
+	colTar    = "tar -x (+layers)"
+	colTarGz  = "tar -x gz"
+	colUmoci  = "umoci unpack"
+	colAM     = "archivemount (layer 0)"
+	colDD     = "dd from archive"
+)
+
+var cols = []string{colDocker, colGzip, colDir, colTar, colTarGz, colUmoci, colAM, colDD}
+
+type results map[string]map[string][]float64
+
+func (r results) add(row, col string, v float64) {
+	if r[row] == nil {
+		r[row] = map[string][]float64{}
+	}
+	r[row][col] = append(r[row][col], v)
+}
+
+func (r results) addDur(row, col string, d time.Duration) { r.add(row, col, d.Seconds()) }
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+type source struct {
+	col, path, rootfs string
+}
+
+func run(c config) {
+	g := prepare(c)
+	if _, err := os.Stat(c.bin); err != nil {
+		panic("no " + c.bin + ": run make build")
+	}
+	res := results{}
+	mnt := filepath.Join(c.dir, "mnt")
+	must(os.MkdirAll(mnt, 0o755))
+	unmount(mnt)
+	cat := filepath.Join(c.dir, "catlist")
+	large := g.Large
+
+	sources := []source{
+		{colDocker, filepath.Join(c.dir, "save.tar"), "tags/docker.io/library/bench:latest/linux_amd64/rootfs"},
+		{colGzip, filepath.Join(c.dir, "oci-gz.tar"), "tags/bench/linux_amd64/rootfs"},
+		{colDir, filepath.Join(c.dir, "oci"), "tags/bench/linux_amd64/rootfs"},
+	}
+	for _, s := range sources {
+		logf("%s: %s", s.col, s.path)
+		cache := filepath.Join(c.dir, "cache-"+strings.ReplaceAll(s.col, " ", "_"))
+		root := filepath.Join(mnt, s.rootfs)
+		probe := filepath.Join(root, g.CatList[0])
+		mountOnce := func() time.Duration {
+			t := time.Now()
+			sh(c.bin, "mount", "--cache-dir", cache, s.path, mnt)
+			waitStat(probe, time.Minute)
+			return time.Since(t)
+		}
+		cold := c.runs
+		if s.col == colGzip {
+			cold = c.slow
+		}
+		for range cold {
+			must(os.RemoveAll(cache))
+			res.addDur(rowCold, s.col, mountOnce())
+			unmount(mnt)
+		}
+		for range c.runs {
+			res.addDur(rowWarm, s.col, mountOnce())
+			unmount(mnt)
+		}
+		for range c.runs {
+			// A fresh mount each run: nothing of it in the kernel's caches,
+			// the archive itself in the page cache.
+			mountOnce()
+			measureTree(c, res, s.col, root, cat, g)
+			if pid := daemonPid("layoutfs", mnt); pid != 0 {
+				res.add(rowRSS, s.col, float64(vmHWM(pid))/1e6)
+			}
+			unmount(mnt)
+		}
+	}
+
+	// dd: the same bytes straight from the docker save, where they lie.
+	off := locate(filepath.Join(c.dir, "save.tar"), large)
+	for range c.runs {
+		res.addDur(rowSeq, colDD, timed(fmt.Sprintf("dd if=%s of=/dev/null bs=1M iflag=skip_bytes,count_bytes skip=%d count=%d status=none", filepath.Join(c.dir, "save.tar"), off, g.LargeLen)))
+		res.addDur(rowRand, colDD, randRead(filepath.Join(c.dir, "save.tar"), off, g.LargeLen, 2000))
+	}
+
+	// Extract first: the outer tar, then each layer in order.
+	x := filepath.Join(c.dir, "x")
+	extract := func() {
+		must(os.RemoveAll(x))
+		must(os.MkdirAll(filepath.Join(x, "archive"), 0o755))
+		must(os.MkdirAll(filepath.Join(x, "rootfs"), 0o755))
+	}
+	for range c.slow {
+		extract()
+		res.addDur(rowCold, colTar, timeExtract(filepath.Join(c.dir, "save.tar"), x, ""))
+	}
+	for range c.runs {
+		measureTree(c, res, colTar, filepath.Join(x, "rootfs"), cat, g)
+	}
+	for range c.slow {
+		extract()
+		res.addDur(rowCold, colTarGz, timeExtract(filepath.Join(c.dir, "oci-gz.tar"), x, "z"))
+	}
+	must(os.RemoveAll(x))
+
+	// umoci: extraction that applies whiteouts.
+	bundle := filepath.Join(c.dir, "bundle")
+	for range c.slow {
+		must(os.RemoveAll(bundle))
+		res.addDur(rowCold, colUmoci, timed(fmt.Sprintf("umoci unpack --image %s:bench %s >/dev/null", filepath.Join(c.dir, "oci"), bundle)))
+	}
+	must(os.RemoveAll(bundle))
+
+	// archivemount on layer 0, which holds the cat list and the large file.
+	if _, err := exec.LookPath("archivemount"); err != nil {
+		logf("SKIPPING archivemount: not installed (apt-get install -y archivemount)")
+	} else {
+		layer0 := filepath.Join(c.dir, "oci", "blobs", "sha256", strings.TrimPrefix(g.Layers[0], "sha256:"))
+		probe := filepath.Join(mnt, g.CatList[0])
+		for range c.slow {
+			t := time.Now()
+			sh("archivemount", "-o", "ro,readonly", layer0, mnt)
+			waitStat(probe, time.Minute)
+			res.addDur(rowCold, colAM, time.Since(t))
+			measureTree(c, res, colAM, mnt, cat, g)
+			if pid := daemonPid("archivemount", mnt); pid != 0 {
+				res.add(rowRSS, colAM, float64(vmHWM(pid))/1e6)
+			}
+			unmount(mnt)
+		}
+	}
+
+	report(c, g, res)
+}
+
+// timeExtract is the "extract first" way: untar the archive, then each
+// layer of its manifest.json or index, in order, into rootfs.
+func timeExtract(archive, x, z string) time.Duration {
+	t := time.Now()
+	sh("tar", "-xf", archive, "-C", filepath.Join(x, "archive"))
+	for _, l := range layerFiles(filepath.Join(x, "archive")) {
+		sh("tar", "-x"+z+"f", l, "-C", filepath.Join(x, "rootfs"))
+	}
+	return time.Since(t)
+}
+
+// layerFiles lists the layer tars of an extracted archive, bottom first.
+func layerFiles(dir string) []string {
+	var out []string
+	if b, err := os.ReadFile(filepath.Join(dir, "manifest.json")); err == nil {
+		var m []struct{ Layers []string }
+		must(json.Unmarshal(b, &m))
+		for _, l := range m[0].Layers {
+			out = append(out, filepath.Join(dir, l))
+		}
+		return out
+	}
+	var ix struct{ Manifests []struct{ Digest string } }
+	b, err := os.ReadFile(filepath.Join(dir, "index.json"))
+	must(err)
+	must(json.Unmarshal(b, &ix))
+	blob := func(d string) string { return filepath.Join(dir, "blobs", "sha256", strings.TrimPrefix(d, "sha256:")) }
+	var m struct{ Layers []struct{ Digest string } }
+	b, err = os.ReadFile(blob(ix.Manifests[0].Digest))
+	must(err)
+	must(json.Unmarshal(b, &m))
+	for _, l := range m.Layers {
+		out = append(out, blob(l.Digest))
+	}
+	return out
+}
+
+// measureTree runs the reading operations on a tree (a mount's rootfs or
+// an extracted one).
+func measureTree(c config, res results, col, root, cat string, g genResult) {
+	var list strings.Builder
+	for _, p := range g.CatList {
+		list.WriteString(filepath.Join(root, p) + "\n")
+	}
+	must(os.WriteFile(cat, []byte(list.String()), 0o644))
+	t := time.Now()
+	n := output("find " + root + " | wc -l")
+	res.addDur(rowFind, col, time.Since(t))
+	cnt, _ := strconv.Atoi(n)
+	res.add(rowCount, col, float64(cnt))
+	res.addDur(rowCat, col, timed("xargs -d '\\n' -a "+cat+" cat >/dev/null"))
+	big := filepath.Join(root, g.Large)
+	res.addDur(rowSeq, col, timed("dd if="+big+" of=/dev/null bs=1M status=none"))
+	res.addDur(rowRand, col, randRead(big, 0, g.LargeLen, 2000))
+	dst := "/dev/shm/layoutfs-bench-cp"
+	must(os.RemoveAll(dst))
+	res.addDur(rowCp, col, timed("cp -a "+root+" "+dst))
+	must(os.RemoveAll(dst))
+}
+
+func report(c config, g genResult, res results) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Benchmarks\n\n`make bench` (scripts/bench), %s.\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
+	fmt.Fprintf(&b, "Machine: %s\n\n", machine(c))
+	st, _ := os.Stat(filepath.Join(c.dir, "save.tar"))
+	var size int64
+	if st != nil {
+		size = st.Size()
+	}
+	fmt.Fprintf(&b, "Image: %d files, %d tar entries over 3 layers (many small files, 4 large ones, a layer of whiteouts); docker save %s. "+
+		"Median of %d runs (%d for extractions and cold gzip mounts); ±%% is (max-min)/median. Page cache warm; every layoutfs run starts from a fresh mount. "+
+		"Ratios are the peer's time over layoutfs docker-save's (>1: layoutfs is faster).\n\n",
+		c.files, g.Entries, human(size), c.runs, c.slow)
+	b.WriteString("| operation |")
+	for _, col := range cols {
+		b.WriteString(" " + col + " |")
+	}
+	b.WriteString("\n|---|")
+	for range cols {
+		b.WriteString("---|")
+	}
+	b.WriteString("\n")
+	for _, row := range rows {
+		b.WriteString("| " + row + " |")
+		ref := res[row][colDocker]
+		for _, col := range cols {
+			v := res[row][col]
+			if len(v) == 0 {
+				b.WriteString(" – |")
+				continue
+			}
+			m := median(v)
+			cell := fmt.Sprintf("%.3g", m)
+			if row == rowCount {
+				cell = fmt.Sprintf("%.0f", m)
+			} else if len(v) > 1 && m > 0 {
+				cell += fmt.Sprintf(" ±%.0f%%", (slices.Max(v)-slices.Min(v))/m*100)
+			}
+			if col != colDocker && col != colGzip && col != colDir && len(ref) > 0 && row != rowCount {
+				if r := median(ref); r > 0 {
+					cell += fmt.Sprintf(" (%.2g×)", m/r)
+				}
+			}
+			b.WriteString(" " + cell + " |")
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("\nSequential read throughput: ")
+	for _, col := range []string{colDocker, colGzip, colDir, colTar, colAM, colDD} {
+		if v := res[rowSeq][col]; len(v) > 0 {
+			fmt.Fprintf(&b, "%s %.0f MB/s; ", col, float64(g.LargeLen)/median(v)/1e6)
+		}
+	}
+	b.WriteString("\n\nNotes: `tar -x (+layers)` extracts the docker save and then each layer tar in order, without applying whiteouts " +
+		"(so its tree keeps deleted files and .wh. markers); `tar -x gz` does the same with the gzip oci-archive; `umoci unpack` extracts the OCI dir " +
+		"with whiteouts applied. archivemount mounts layer 0 only (the large file and the cat list live there): its find and cp cover that layer, not the merged rootfs. " +
+		"dd reads the large file's bytes from the docker save at their offset.\n")
+	_, hasAM := exec.LookPath("archivemount")
+	if hasAM != nil {
+		b.WriteString("\n**archivemount was not installed: its column is empty.**\n")
+	}
+	fmt.Print(b.String())
+	must(os.WriteFile(c.out, []byte(b.String()), 0o644))
+	logf("wrote %s", c.out)
+}
+
+func machine(c config) string {
+	cpu := output("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2")
+	mem := output("awk '/MemTotal/ {printf \"%.1f GiB\", $2/1048576}' /proc/meminfo")
+	kernel := output("uname -r")
+	disk := output("df -h --output=source,fstype,size " + c.dir + " | tail -1")
+	dev := strings.Fields(disk)[0]
+	rota := output("cat /sys/block/" + filepath.Base(dev) + "/queue/rotational 2>/dev/null || echo ?")
+	return fmt.Sprintf("%s cores (%s), %s RAM, kernel %s, disk %s (rotational=%s), go-fuse v2.12.1",
+		output("nproc"), strings.TrimSpace(cpu), mem, kernel, strings.Join(strings.Fields(disk), " "), rota)
+}
