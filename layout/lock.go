@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -116,7 +117,8 @@ func flockWait(ctx context.Context, f *os.File) error {
 	}
 }
 
-// removeStaleTemps removes temporaries a crashed writer left in dir. The
+// removeStaleTemps removes temporaries a crashed writer left in dir: names
+// starting with prefix and holding tempMark. The
 // caller holds the lock, so none of them is being written.
 func removeStaleTemps(dir, prefix string) {
 	ents, err := os.ReadDir(dir)
@@ -124,7 +126,7 @@ func removeStaleTemps(dir, prefix string) {
 		return
 	}
 	for _, e := range ents {
-		if n := e.Name(); len(n) > len(prefix) && n[:len(prefix)] == prefix && e.Type().IsRegular() {
+		if n := e.Name(); strings.HasPrefix(n, prefix) && strings.Contains(n, tempMark) && e.Type().IsRegular() {
 			os.Remove(filepath.Join(dir, n))
 		}
 	}

@@ -113,7 +113,7 @@ func (s *Source) withLock(ctx context.Context, fn func(*Source, *writeLock) erro
 	}
 	defer fresh.close()
 	if fresh.st.archive == nil {
-		removeStaleTemps(s.Path, "."+tempMark)
+		removeStaleTemps(s.Path, ".")
 		blobs, _ := os.ReadDir(filepath.Join(s.Path, "blobs"))
 		for _, a := range blobs {
 			if a.IsDir() {
