@@ -605,3 +605,43 @@ func TestMountDaemonLetsGoOfCwd(t *testing.T) {
 	}
 	mntWantNames(t, mnt, "tags", "docker", "github.com")
 }
+
+// TestMountOverOwnSource: a layout directory mounted on itself (or on a
+// directory that holds it) would have the daemon read its blobs through
+// its own mount: the first read deadlocks the daemon in the kernel,
+// unkillable, and hangs every reader (found by hand: ls in D state until
+// the connection is aborted through fusectl). The mount command must
+// refuse. The test never reads the mount it may get, only unmounts it.
+func TestMountOverOwnSource(t *testing.T) {
+	mntRequireFUSE(t)
+	t.Parallel()
+	fixture := mntFixture(t, "C-stereoscope-multiplatform-nested")
+	for _, c := range []string{"onto-itself", "onto-its-parent"} {
+		t.Run(c, func(t *testing.T) {
+			t.Parallel()
+			parent := t.TempDir()
+			src := filepath.Join(parent, "layout")
+			if err := os.CopyFS(src, os.DirFS(fixture)); err != nil {
+				t.Fatal(err)
+			}
+			mnt := src
+			if c == "onto-its-parent" {
+				mnt = parent
+			}
+			r := mntRun(t, "mount", "--cache-dir", t.TempDir(), src, mnt)
+			if r.code == 0 {
+				// Unmount at once, before anything can read through it.
+				if u := mntRun(t, "umount", mnt); u.code != 0 {
+					syscall.Unmount(mnt, syscall.MNT_DETACH)
+				}
+				t.Fatalf("mounting %s over its own source succeeded: reads would deadlock the daemon", c)
+			}
+			if !strings.Contains(r.stderr, mnt) {
+				t.Errorf("refusal does not name the mountpoint: %q", r.stderr)
+			}
+			if mntIsMounted(t, mnt) {
+				t.Errorf("%s mounted", mnt)
+			}
+		})
+	}
+}
