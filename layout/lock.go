@@ -63,6 +63,9 @@ func lockSource(ctx context.Context, path string) (*writeLock, error) {
 	if err != nil {
 		return nil, err
 	}
+	if st.IsDir() && !isLayoutDir(abs) {
+		return nil, fmt.Errorf("%w: %s holds no oci-layout, index.json or manifest.json", ErrUnknownShape, path)
+	}
 	for {
 		var f *os.File
 		if st.IsDir() {
@@ -143,4 +146,15 @@ func syncDir(dir string) error {
 		return fmt.Errorf("fsync %s: %w", dir, err)
 	}
 	return nil
+}
+
+// isLayoutDir tells whether dir looks like a source, before a lock file is
+// made in it.
+func isLayoutDir(dir string) bool {
+	for _, n := range []string{"oci-layout", "index.json", "manifest.json"} {
+		if _, err := os.Stat(filepath.Join(dir, n)); err == nil {
+			return true
+		}
+	}
+	return false
 }

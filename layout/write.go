@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/layoutfs/layoutfs/tarindex"
 	digest "github.com/opencontainers/go-digest"
@@ -106,8 +107,7 @@ func (s *Source) withLock(ctx context.Context, fn func(*Source, *writeLock) erro
 	}
 	defer l.unlock()
 	crashPoint("locked")
-	opts := s.opts
-	fresh, err := open(ctx, s.Path, opts)
+	fresh, err := openFresh(ctx, s.Path, s.opts)
 	if err != nil {
 		return err
 	}
@@ -124,6 +124,31 @@ func (s *Source) withLock(ctx context.Context, fn func(*Source, *writeLock) erro
 		removeStaleTemps(filepath.Dir(s.Path), "."+filepath.Base(s.Path)+tempMark)
 	}
 	return fn(fresh, l)
+}
+
+// openFresh opens the source under the write lock. Peers that write
+// index.json in place, without a lock (skopeo, oras, ggcr), leave it
+// truncated while they write: an unparsable index.json or manifest.json is
+// read again for a while before it counts as broken.
+func openFresh(ctx context.Context, path string, o Options) (*Source, error) {
+	for attempt := 0; ; attempt++ {
+		s, err := open(ctx, path, o)
+		if err == nil || attempt >= 40 || !errors.Is(err, ErrInvalid) {
+			return s, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// OpenForWrite returns a handle on the source at path for the write
+// methods (Tag, Untag, Rename, PutBlob, GC) without reading it: each write
+// reads the source under its lock anyway. Its read methods serve nothing.
+func OpenForWrite(path string, o Options) *Source {
+	return &Source{Path: path, opts: o, Files: map[string][]byte{}, blobs: map[digest.Digest][]byte{}, layers: map[digest.Digest]*layerSlot{}, warned: map[string]bool{}}
 }
 
 // close lets go of the open files of a source opened for one write.

@@ -21,10 +21,7 @@ names. A tarball is rewritten without the garbage. Peers that write blobs before
 		if c.NArg() != 1 {
 			return cli.Exit("usage: layoutfs gc [--dry-run] SOURCE", 2)
 		}
-		src, err := openSource(c, c.Args().Get(0), newReporter(c))
-		if err != nil {
-			return err
-		}
+		src := openForWrite(c, c.Args().Get(0))
 		g, err := src.GC(c.Context, c.Bool("dry-run"))
 		if err != nil {
 			return err

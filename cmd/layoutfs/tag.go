@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/layoutfs/layoutfs/layout"
 	"github.com/urfave/cli/v2"
 )
 
@@ -20,10 +21,18 @@ and repositories follow (a legacy docker save takes only repo:tag names).
 		if c.NArg() != 3 {
 			return cli.Exit("usage: layoutfs tag SOURCE TARGET NEW", 2)
 		}
-		src, err := openSource(c, c.Args().Get(0), newReporter(c))
-		if err != nil {
-			return err
-		}
+		src := openForWrite(c, c.Args().Get(0))
 		return src.Tag(c.Context, c.Args().Get(1), c.Args().Get(2))
 	},
+}
+
+// openForWrite returns SOURCE for a write: the write reads it under its
+// lock, so it is not read here first.
+func openForWrite(c *cli.Context, path string) *layout.Source {
+	dir := c.String("cache-dir")
+	if dir == "" {
+		dir = defaultCacheDir()
+	}
+	rep := newReporter(c)
+	return layout.OpenForWrite(path, layout.Options{CacheDir: dir, Warn: rep.warn, Progress: rep.progress})
 }

@@ -13,10 +13,7 @@ var untagCommand = &cli.Command{
 		if c.NArg() != 2 {
 			return cli.Exit("usage: layoutfs untag SOURCE REF", 2)
 		}
-		src, err := openSource(c, c.Args().Get(0), newReporter(c))
-		if err != nil {
-			return err
-		}
+		src := openForWrite(c, c.Args().Get(0))
 		return src.Untag(c.Context, c.Args().Get(1))
 	},
 }
