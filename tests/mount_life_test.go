@@ -266,11 +266,12 @@ func mntMountCount(t testing.TB, dir string) int {
 	return n
 }
 
-// TestMountForegroundSignals: `mount -f` serves until SIGTERM or SIGINT,
+// TestMountForegroundSignals: `mount -f` serves until SIGTERM or SIGINT (or
+// SIGHUP, as with libfuse: the terminal went away),
 // then unmounts and exits 0.
 func TestMountForegroundSignals(t *testing.T) {
 	mntRequireFUSE(t)
-	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP} {
 		t.Run(sig.String(), func(t *testing.T) {
 			t.Parallel()
 			src := mntFixture(t, "C-stereoscope-multiplatform-nested")
