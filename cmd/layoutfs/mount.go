@@ -36,6 +36,9 @@ Unmount with 'layoutfs umount MOUNTPOINT'.`,
 }
 
 func runMount(c *cli.Context, source, mnt string) error {
+	if err := checkNotHidden(source, mnt); err != nil {
+		return err
+	}
 	var opts []string
 	for _, o := range c.StringSlice("o") {
 		opts = append(opts, strings.Split(o, ",")...)
@@ -65,6 +68,26 @@ func runMount(c *cli.Context, source, mnt string) error {
 		ready = nil
 	}
 	return mount.MountAndServe(root, mnt, o, ready)
+}
+
+// checkNotHidden refuses a mountpoint at or above the source: the mount
+// would hide the source from the daemon itself, whose reads of it would
+// then come back into the mount and deadlock in the kernel.
+func checkNotHidden(source, mnt string) error {
+	real := func(p string) string {
+		if r, err := filepath.EvalSymlinks(p); err == nil {
+			p = r
+		}
+		if a, err := filepath.Abs(p); err == nil {
+			return a
+		}
+		return p
+	}
+	src, m := real(source), real(mnt)
+	if rel, err := filepath.Rel(m, src); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+		return fmt.Errorf("mount %s: the mountpoint would hide the source %s (the source must not be at or below the mountpoint)", mnt, source)
+	}
+	return nil
 }
 
 // daemonArgs is the mount command line for the daemon, with absolute paths
