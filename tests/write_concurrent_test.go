@@ -160,3 +160,36 @@ func TestWriteConcurrentSkopeo(t *testing.T) {
 		})
 	}
 }
+
+// TestWriteConcurrentTarball: two layoutfs processes tagging the same
+// oci-archive at once lose nothing either. Each rewrite renames a new file
+// over the archive while holding the flock on the old one, so a waiting
+// writer finds the path now names another file, and locks that one.
+func TestWriteConcurrentTarball(t *testing.T) {
+	base := wrBaseLayout(t)
+	src := filepath.Join(t.TempDir(), "image.tar")
+	mntExec(t, "skopeo", "copy", "-q", "oci:"+base+":t", "oci-archive:"+src+":t")
+	var wg sync.WaitGroup
+	for p := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 30 {
+				if out, err := wrExec(mntBinPath, "tag", "--cache-dir", t.TempDir(), src, "t", fmt.Sprintf("p%d-%02d", p, i)); err != nil {
+					t.Errorf("tag: %v\n%s", err, out)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	s, err := layout.Open(t.Context(), src, layout.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(s.Refs()); n != 61 {
+		t.Errorf("%d refs, want 61 (t and 2 x 30)", n)
+	}
+	wrCheck(t, wrShape{name: "oci-archive", transport: "oci-archive"}, src, []string{"t", "p0-29", "p1-29"}, nil)
+	wrNoTemps(t, src)
+}

@@ -24,7 +24,8 @@ import (
 type wrShape struct {
 	name      string
 	transport string // skopeo transport: oci, oci-archive, docker-archive
-	gz        bool   // the archive is gzip-compressed
+	gz        bool   // the archive is compressed (zstd when zst, else gzip)
+	zst       bool
 	legacy    bool   // names must be repo:tag
 }
 
@@ -32,7 +33,7 @@ type wrShape struct {
 // "t" (its own file, so umoci unpack has something to check).
 func wrBaseLayout(t *testing.T) string {
 	t.Helper()
-	mntNeed(t, "umoci", "skopeo", "gzip", "tar")
+	mntNeed(t, "umoci", "skopeo", "gzip", "zstd", "tar")
 	dir := t.TempDir()
 	l := filepath.Join(dir, "layout")
 	mntExec(t, "umoci", "init", "--layout", l)
@@ -87,11 +88,15 @@ func wrSource(t *testing.T, sh wrShape, base string) (src, tag, orphan string) {
 		src = filepath.Join(dir, "layout")
 		mntExec(t, "skopeo", "copy", "-q", "oci:"+base+":t", "oci:"+src+":t")
 		return src, "t", wrOrphan(t, src, false)
-	case "oci-archive":
+	case "oci-archive", "oci-archive-zst":
 		src = filepath.Join(dir, "image.tar")
 		mntExec(t, "skopeo", "copy", "-q", "oci:"+base+":t", "oci-archive:"+src+":t")
 		orphan = wrOrphan(t, stage, false)
 		wrAppend(t, src, stage, orphan)
+		if sh.zst {
+			mntExec(t, "zstd", "-q", "--rm", src)
+			src += ".zst"
+		}
 		return src, "t", orphan
 	case "docker-legacy", "docker-legacy-gz":
 		src = filepath.Join(dir, "save.tar")
@@ -119,6 +124,7 @@ var wrShapes = []wrShape{
 	{name: "dir-umoci", transport: "oci"},
 	{name: "dir-skopeo", transport: "oci"},
 	{name: "oci-archive", transport: "oci-archive"},
+	{name: "oci-archive-zst", transport: "oci-archive", gz: true, zst: true},
 	{name: "docker-legacy", transport: "docker-archive", legacy: true},
 	{name: "docker-legacy-gz", transport: "docker-archive", legacy: true, gz: true},
 	{name: "docker25", transport: "docker-archive"},
@@ -137,12 +143,16 @@ func wrPeerPath(t *testing.T, sh wrShape, src string) string {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	cmd := exec.Command("gzip", "-dc", src)
+	tool := "gzip"
+	if sh.zst {
+		tool = "zstd"
+	}
+	cmd := exec.Command(tool, "-dc", src)
 	cmd.Stdout = f
 	var errb strings.Builder
 	cmd.Stderr = &errb
 	if err := cmd.Run(); err != nil {
-		t.Fatalf("gzip -dc %s: %v %s", src, err, errb.String())
+		t.Fatalf("%s -dc %s: %v %s", tool, src, err, errb.String())
 	}
 	return out
 }
@@ -195,6 +205,27 @@ func wrCheck(t *testing.T, sh wrShape, src string, tags, gone []string) {
 			if slices.Contains(ls, tag) {
 				t.Errorf("umoci ls %s = %q, still with %s", layoutDir, ls, tag)
 			}
+		}
+	}
+	// The archive keeps its shape: the same compression, and a legacy
+	// save gets no index.json.
+	f, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	magic := make([]byte, 4)
+	io.ReadFull(f, magic)
+	f.Close()
+	switch {
+	case sh.zst && string(magic) != "\x28\xb5\x2f\xfd":
+		t.Errorf("%s is no longer zstd: % x", src, magic)
+	case sh.gz && !sh.zst && string(magic[:2]) != "\x1f\x8b":
+		t.Errorf("%s is no longer gzip: % x", src, magic)
+	}
+	if sh.legacy {
+		members := mntExec(t, "tar", "-tf", p)
+		if slices.Contains(strings.Fields(members), "index.json") {
+			t.Errorf("a legacy save got an index.json:\n%s", members)
 		}
 	}
 	wrCheckBlobs(t, src, tags)
