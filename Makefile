@@ -1,7 +1,7 @@
 GO ?= go
 BIN := bin/layoutfs
 
-.PHONY: build demo test unit e2e bench vet clean
+.PHONY: build demo test unit e2e bench vet clean fuzz
 
 build:
 	$(GO) build -o $(BIN) ./cmd/layoutfs
@@ -10,9 +10,23 @@ build:
 demo: build
 	BIN=$(BIN) ./scripts/demo.sh
 
-# Unit tests of every package, then the end-to-end tests against real mounts.
+# Unit tests of every package, then the end-to-end tests against real mounts,
+# then a short fuzzing run (the seed corpora already ran as plain tests).
 test: vet
 	$(GO) test -count=1 -timeout 30m ./...
+	$(MAKE) fuzz
+
+# Each fuzz target for FUZZTIME (6 targets: about 90 s at 15s); a failing
+# input is saved under the package's testdata/fuzz/ and fails the run.
+FUZZTIME ?= 15s
+FUZZ_TARGETS := ./tarindex:FuzzBuild ./tarindex/zran:FuzzInflate ./tarindex/zran:FuzzBuild \
+	./tarindex/zstdframes:FuzzBuild ./layout:FuzzOpenLayout ./fs:FuzzTree
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t#*:}; \
+		echo "fuzz $$pkg $$name for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
 
 vet:
 	$(GO) vet ./...
