@@ -646,3 +646,39 @@ func TestMountOverOwnSource(t *testing.T) {
 		})
 	}
 }
+
+// TestMountHungDaemon: with the daemon stopped (hung), a second mount on
+// the same directory still says busy and umount still clears the mount,
+// neither of them hanging on the dead-silent daemon; the daemon, let go
+// again, exits.
+func TestMountHungDaemon(t *testing.T) {
+	mntRequireFUSE(t)
+	t.Parallel()
+	src := mntFixture(t, "B-buildkit-docker-exporter.tar")
+	mnt := mntMount(t, src)
+	pids := mntDaemonPids(t, mnt)
+	if len(pids) != 1 {
+		t.Fatalf("daemons: %v", pids)
+	}
+	if err := syscall.Kill(pids[0], syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Kill(pids[0], syscall.SIGCONT)
+	start := time.Now()
+	r := mntRun(t, "mount", "--cache-dir", t.TempDir(), src, mnt)
+	if r.code == 0 || !strings.Contains(r.stderr, "busy") {
+		t.Errorf("mount over a hung mount: %s", r)
+	}
+	r = mntRun(t, "umount", mnt)
+	if r.code != 0 {
+		t.Errorf("umount of a hung mount: %s", r)
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("mount and umount took %v with the daemon stopped", d)
+	}
+	if err := mntWaitUnmounted(mnt, 5*time.Second); err != nil {
+		t.Error(err)
+	}
+	syscall.Kill(pids[0], syscall.SIGCONT)
+	mntWaitProcGone(t, pids[0], 10*time.Second)
+}
