@@ -884,7 +884,31 @@ func hCases() []hCase {
 	}
 }
 
+// TestHostileArchives runs the table, then checks that no goroutine of
+// layoutfs is left blocked on the bad input (a decompressor writing to a
+// pipe nobody reads, say).
 func TestHostileArchives(t *testing.T) {
+	t.Run("cases", hostileCases)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var left []string
+		buf := make([]byte, 4<<20)
+		for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+			if strings.Contains(g, "layoutfs/layoutfs/") && !strings.Contains(g, "TestHostileArchives") && !strings.Contains(g, "testing.tRunner") {
+				left = append(left, g)
+			}
+		}
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d layoutfs goroutines still running after the table:\n%s", len(left), strings.Join(left, "\n\n"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func hostileCases(t *testing.T) {
 	for _, c := range hCases() {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
