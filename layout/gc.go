@@ -25,7 +25,7 @@ type Garbage struct {
 }
 
 // GC removes the blobs no reference reaches, and returns them sorted by
-// path; with dryRun it only lists them. Reached are: every index.json entry
+// path; with dryRun it only lists them, without taking the lock. Reached are: every index.json entry
 // (tagged or not), nested indexes, manifests, their configs and layers, the
 // subject of a kept manifest, manifests whose subject is kept (referrers),
 // and for a docker save whatever manifest.json names (with the other files
@@ -35,13 +35,27 @@ type Garbage struct {
 // writes index.json (skopeo, oras) must not run at the same time as GC.
 func (s *Source) GC(ctx context.Context, dryRun bool) ([]Garbage, error) {
 	var out []Garbage
+	if dryRun {
+		// A look only: no lock (nothing is created beside the source),
+		// one consistent reading of it.
+		fresh, err := openFresh(ctx, s.Path, s.opts)
+		if err != nil {
+			return nil, fmt.Errorf("gc %s: %w", s.Path, err)
+		}
+		defer fresh.close()
+		out, err := fresh.garbage()
+		if err != nil {
+			return nil, fmt.Errorf("gc %s: %w", s.Path, err)
+		}
+		return out, nil
+	}
 	err := s.withLock(ctx, func(fresh *Source, l *writeLock) error {
 		g, err := fresh.garbage()
 		if err != nil {
 			return err
 		}
 		out = g
-		if dryRun || len(g) == 0 {
+		if len(g) == 0 {
 			return nil
 		}
 		if fresh.st.archive == nil {
@@ -136,6 +150,7 @@ func (s *Source) garbage() ([]Garbage, error) {
 			Config       string
 			Layers       []string
 			LayerSources map[digest.Digest]json.RawMessage
+			Parent       digest.Digest
 		}
 		if err := json.Unmarshal(b, &ents); err != nil {
 			return nil, fmt.Errorf("%w: manifest.json: %v", ErrInvalid, err)
@@ -144,7 +159,7 @@ func (s *Source) garbage() ([]Garbage, error) {
 			for _, p := range append([]string{e.Config}, e.Layers...) {
 				if c, err := cleanMember(p); err == nil {
 					s.keepLinked(c, keepName)
-					if s.Kind == KindDockerLegacy && path.Dir(c) != "." && !strings.HasPrefix(c, "blobs/") {
+					if path.Dir(c) != "." && !strings.HasPrefix(c, "blobs/") {
 						keepName[path.Dir(c)+"/"] = true // its json, VERSION
 					}
 				}
@@ -152,24 +167,24 @@ func (s *Source) garbage() ([]Garbage, error) {
 			for d := range e.LayerSources {
 				keep[d] = true
 			}
+			if e.Parent.Validate() == nil { // the parent's config, which docker load looks up
+				keep[e.Parent] = true
+				keepName[e.Parent.Encoded()+".json"] = true
+				keepName[e.Parent.String()] = true
+			}
 		}
 	}
 
 	// A legacy layer directory (<id>/json, VERSION, layer.tar) stays when
-	// its layer.tar links to a kept layer (skopeo writes it so) or
-	// repositories names it.
-	if s.st.archive != nil && len(keepName) > 0 {
-		for _, e := range s.st.archive.Entries {
-			dir, base := path.Split(e.Name)
-			if base != "layer.tar" || strings.Count(dir, "/") != 1 || keepName[dir] {
-				continue
-			}
-			linked := map[string]bool{}
-			s.keepLinked(e.Name, linked)
-			for n := range linked {
-				if n != e.Name && keepName[n] {
-					keepName[dir] = true
-				}
+	// manifest.json names a file in it (kept above), when repositories
+	// names it, or when a kept one names it as parent. In saves whose
+	// manifest.json names <digest>.tar files instead (skopeo's), a layer
+	// directory stays when its layer.tar links to a kept layer.
+	if s.st.archive != nil && s.docker() {
+		dirStyle := false
+		for n := range keepName {
+			if strings.HasSuffix(n, "/") {
+				dirStyle = true
 			}
 		}
 		var repos map[string]map[string]string
@@ -178,6 +193,36 @@ func (s *Source) garbage() ([]Garbage, error) {
 			for _, id := range tags {
 				if c, err := cleanMember(id); err == nil && !strings.Contains(c, "/") {
 					keepName[c+"/"] = true
+				}
+			}
+		}
+		if !dirStyle {
+			for _, e := range s.st.archive.Entries {
+				dir, base := path.Split(e.Name)
+				if base != "layer.tar" || strings.Count(dir, "/") != 1 || keepName[dir] {
+					continue
+				}
+				linked := map[string]bool{}
+				s.keepLinked(e.Name, linked)
+				for n := range linked {
+					if n != e.Name && keepName[n] {
+						keepName[dir] = true
+					}
+				}
+			}
+		}
+		for changed := true; changed; {
+			changed = false
+			for n := range keepName {
+				if !strings.HasSuffix(n, "/") || strings.Count(n, "/") != 1 {
+					continue
+				}
+				var v1 struct{ Parent string }
+				if b, err := s.st.readFile(n+"json", maxBlobJSON); err == nil && json.Unmarshal(b, &v1) == nil && v1.Parent != "" {
+					if p := strings.TrimPrefix(v1.Parent, "sha256:") + "/"; !keepName[p] {
+						keepName[p] = true
+						changed = true
+					}
 				}
 			}
 		}
@@ -341,3 +386,5 @@ func garbageCandidate(name string, k Kind) (digest.Digest, bool) {
 	}
 	return "", false
 }
+
+func (s *Source) docker() bool { return s.Kind == KindDockerSave || s.Kind == KindDockerLegacy }

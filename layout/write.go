@@ -499,7 +499,7 @@ func (e *editor) removeName(name string) bool {
 			found = true
 			e.dockDirty = true
 			tags = slices.DeleteFunc(tags, func(t string) bool { return t == name })
-			if len(tags) == 0 && !e.indexReaches(e.dockerConfigs()[i]) {
+			if cfg := e.dockerConfigs()[i]; len(tags) == 0 && !e.indexReaches(cfg) && !e.isDockerParent(cfg) {
 				continue // no name left and nothing else holds the image
 			}
 			o = o.clone()
@@ -522,6 +522,17 @@ func (e *editor) removeName(name string) bool {
 		}
 	}
 	return found
+}
+
+// isDockerParent reports whether another manifest.json entry names the
+// image of config cfg as its Parent: docker load needs the parent loaded.
+func (e *editor) isDockerParent(cfg digest.Digest) bool {
+	for _, o := range e.dock {
+		if cfg != "" && digest.Digest(o.str("Parent")) == cfg {
+			return true
+		}
+	}
+	return false
 }
 
 // indexReaches reports whether index.json (as edited) reaches an image

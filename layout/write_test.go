@@ -278,3 +278,28 @@ func TestConcurrentTagsInProcess(t *testing.T) {
 		t.Errorf("%d refs, want 81", n)
 	}
 }
+
+// TestGCDryRunWritesNothing: a dry run only reads, not even a lock file
+// is made beside the source (fixtures and read-only layouts stay as they
+// are).
+func TestGCDryRunWritesNothing(t *testing.T) {
+	l := newLayout(t)
+	l.top(ref(l.image(nil, "x"), "x"))
+	l.image(nil, "orphan")
+	list := func() []string {
+		var out []string
+		filepath.Walk(l.dir, func(p string, fi os.FileInfo, err error) error {
+			out = append(out, p)
+			return nil
+		})
+		return out
+	}
+	before := list()
+	g, err := layout.OpenForWrite(l.dir, layout.Options{}).GC(context.Background(), true)
+	if err != nil || len(g) != 3 {
+		t.Fatalf("dry run: %v, %v", g, err)
+	}
+	if after := list(); strings.Join(after, "\n") != strings.Join(before, "\n") {
+		t.Errorf("a dry run changed the layout:\n%v\n%v", before, after)
+	}
+}
