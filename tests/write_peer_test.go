@@ -25,7 +25,7 @@ type wrShape struct {
 	name      string
 	transport string // skopeo transport: oci, oci-archive, docker-archive
 	gz        bool   // the archive is compressed (zstd when zst, else gzip)
-	zst       bool
+	zst       bool   // zstd-compressed
 	legacy    bool   // names must be repo:tag
 }
 
