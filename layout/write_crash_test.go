@@ -1,7 +1,9 @@
 package layout
 
 import (
+	"archive/tar"
 	"bytes"
+	"encoding/json"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -16,6 +18,7 @@ import (
 	"testing"
 
 	digest "github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // The crash tests re-run this test binary as a child that does one write
@@ -66,8 +69,30 @@ func crashOp(ctx context.Context, op, src string) error {
 	case "gc":
 		_, err := s.GC(ctx, false)
 		return err
+	case "add":
+		blobs, desc := crashImage()
+		return s.AddAndTag(ctx, blobs, desc, "example.com/crash:new")
 	}
 	return fmt.Errorf("unknown op %s", op)
+}
+
+// crashImage is a new one-layer image for the add crash test.
+func crashImage() ([]NewBlob, ocispec.Descriptor) {
+	var layer bytes.Buffer
+	tw := tar.NewWriter(&layer)
+	tw.WriteHeader(&tar.Header{Name: "added", Mode: 0o644, Size: 6, Typeflag: tar.TypeReg})
+	tw.Write([]byte("added\n"))
+	tw.Close()
+	ld := digest.FromBytes(layer.Bytes())
+	cfg, _ := json.Marshal(ocispec.Image{Platform: ocispec.Platform{OS: "linux", Architecture: "amd64"}, RootFS: ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{ld}}})
+	m, _ := json.Marshal(ocispec.Manifest{Versioned: indexVersion, MediaType: ocispec.MediaTypeImageManifest,
+		Config: ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: digest.FromBytes(cfg), Size: int64(len(cfg))},
+		Layers: []ocispec.Descriptor{{MediaType: ocispec.MediaTypeImageLayer, Digest: ld, Size: int64(layer.Len())}}})
+	var blobs []NewBlob
+	for _, b := range [][]byte{layer.Bytes(), cfg, m} {
+		blobs = append(blobs, NewBlob{Digest: digest.FromBytes(b), Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }})
+	}
+	return blobs, ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromBytes(m), Size: int64(len(m))}
 }
 
 func crashFirstTag(s *Source) string {
@@ -276,6 +301,8 @@ func TestCrashSafety(t *testing.T) {
 		{crashShape{"docker-legacy", "docker-archive", "example.com/base:1", false}, "tag", tarSteps},
 		{crashShape{"dir", "oci", "t", false}, "gc", []string{"locked", "gc:removed-one"}},
 		{crashShape{"oci-archive", "oci-archive", "t", false}, "gc", tarSteps},
+		{crashShape{"dir", "oci", "t", false}, "add", append([]string{"blob:temp-written", "blob:renamed"}, dirSteps...)},
+		{crashShape{"oci-archive", "oci-archive", "t", false}, "add", append([]string{"blob:temp-written"}, tarSteps...)},
 		{crashShape{"docker-legacy-gz", "docker-archive", "example.com/base:1", true}, "tag", tarSteps},
 	}
 	for _, c := range cases {
@@ -304,6 +331,12 @@ func TestCrashSafety(t *testing.T) {
 				switch c.op {
 				case "tag":
 					if changed != hasNew || !hasOld {
+						t.Errorf("crash at %s: changed=%v, new tag %v, old tag %v", step, changed, hasNew, hasOld)
+					}
+				case "add":
+					// In a directory the new blobs land before index.json
+					// names them: "changed" may be true without the tag.
+					if !hasOld || (changed != hasNew && c.shape.transport != "oci") || (hasNew && !changed) {
 						t.Errorf("crash at %s: changed=%v, new tag %v, old tag %v", step, changed, hasNew, hasOld)
 					}
 				case "gc":
@@ -348,7 +381,7 @@ func TestCrashSafety(t *testing.T) {
 				if _, _, err := s.Blob(digest.FromBytes(crashBlob)); (err == nil) != (c.op == "putblob") {
 					t.Errorf("after the whole %s, the added blob: %v", c.op, err)
 				}
-				if c.op == "tag" {
+				if c.op == "tag" || c.op == "add" {
 					tags = append(tags, "example.com/crash:new")
 				}
 				checkValid(t, c.shape, src, tags)
