@@ -3,10 +3,10 @@ package layout
 import (
 	"archive/tar"
 	"bytes"
-	"encoding/json"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
