@@ -78,6 +78,8 @@ type editor struct {
 	repos object   // repositories, nil when there is none
 
 	indexDirty, dockDirty, reposDirty bool
+
+	cfgDigests map[string]digest.Digest // config file -> digest, for manifest.json entries
 }
 
 // edit runs fn on the current state of the source, under its lock, and
@@ -391,11 +393,19 @@ func (e *editor) addRepoTag(d object, name string) bool {
 }
 
 // dockerConfigs returns the config digest of each manifest.json entry.
+// Each config file is hashed once per write, however many entries name it.
 func (e *editor) dockerConfigs() []digest.Digest {
+	if e.cfgDigests == nil {
+		e.cfgDigests = map[string]digest.Digest{}
+	}
 	out := make([]digest.Digest, len(e.dock))
 	for i, o := range e.dock {
 		name, err := cleanMember(o.str("Config"))
 		if err != nil {
+			continue
+		}
+		if d, ok := e.cfgDigests[name]; ok {
+			out[i] = d
 			continue
 		}
 		r, size, err := e.src.st.file(name)
@@ -404,6 +414,7 @@ func (e *editor) dockerConfigs() []digest.Digest {
 		}
 		if d, err := digest.FromReader(io.NewSectionReader(r, 0, size)); err == nil {
 			out[i] = d
+			e.cfgDigests[name] = d
 		}
 	}
 	return out
@@ -489,6 +500,7 @@ func (e *editor) removeName(name string) bool {
 	}
 	if e.dock != nil {
 		out := e.dock[:0:0]
+		cfgs := e.dockerConfigs()
 		for i, o := range e.dock {
 			var tags []string
 			o.get("RepoTags", &tags)
@@ -499,7 +511,7 @@ func (e *editor) removeName(name string) bool {
 			found = true
 			e.dockDirty = true
 			tags = slices.DeleteFunc(tags, func(t string) bool { return t == name })
-			if cfg := e.dockerConfigs()[i]; len(tags) == 0 && !e.indexReaches(cfg) && !e.isDockerParent(cfg) {
+			if cfg := cfgs[i]; len(tags) == 0 && !e.indexReaches(cfg) && !e.isDockerParent(cfg) {
 				continue // no name left and nothing else holds the image
 			}
 			o = o.clone()
