@@ -36,8 +36,25 @@ func (s *Source) readDockerManifest(ctx context.Context) error {
 		known, _ = s.Images(s.index.Manifests)
 	}
 	var synth []ocispec.Descriptor
+	// Entries repeating a config or layer file (or a link to one) are
+	// worked out once: a 64 MiB manifest.json of one entry a million times
+	// must not read and hash the same blobs a million times.
+	type result struct {
+		desc      ocispec.Descriptor
+		reachable bool
+		err       error
+	}
+	done := map[string]result{}
+	s.layerDigests = map[string]digest.Digest{}
+	defer func() { s.layerDigests = nil }()
 	for i, e := range entries {
-		desc, reachable, err := s.dockerImage(ctx, e, legacy, known)
+		key := s.st.identity(e.Config) + "\x00" + strings.Join(e.Layers, "\x00")
+		r, ok := done[key]
+		if !ok {
+			r.desc, r.reachable, r.err = s.dockerImage(ctx, e, legacy, known)
+			done[key] = r
+		}
+		desc, reachable, err := r.desc, r.reachable, r.err
 		if err != nil {
 			s.warn("manifest.json entry %d (%s): %v", i, e.Config, err)
 			continue
@@ -177,12 +194,17 @@ func (s *Source) dockerLayer(ctx context.Context, name string, i int, diffIDs []
 	}
 	if comp == tarindex.None && i < len(diffIDs) && diffIDs[i].Validate() == nil {
 		desc.Digest = diffIDs[i]
+	} else if d, ok := s.layerDigests[s.st.identity(clean)]; ok {
+		desc.Digest = d
 	} else {
 		d, err := digest.FromReader(io.NewSectionReader(r, 0, size))
 		if err != nil {
 			return ocispec.Descriptor{}, fmt.Errorf("layer %s: %w", clean, err)
 		}
 		desc.Digest = d
+		if s.layerDigests != nil {
+			s.layerDigests[s.st.identity(clean)] = d
+		}
 	}
 	s.st.add(desc.Digest, r, size)
 	return desc, nil

@@ -60,8 +60,14 @@ type Image struct {
 // (a partial multi-platform layout) are left out with a warning.
 func (s *Source) Images(descs []ocispec.Descriptor) ([]*Image, error) {
 	var out []*Image
+	// walked holds the indexes already walked whole: an index listing
+	// the same index twice, 30 levels deep, must not cost 2^30 walks.
+	walked := map[digest.Digest]bool{}
 	var walk func(d ocispec.Descriptor, path map[digest.Digest]bool, depth int) error
 	walk = func(d ocispec.Descriptor, path map[digest.Digest]bool, depth int) error {
+		if walked[d.Digest] {
+			return nil
+		}
 		if path[d.Digest] {
 			return fmt.Errorf("%w: %s includes itself", ErrCycle, d.Digest)
 		}
@@ -87,6 +93,7 @@ func (s *Source) Images(descs []ocispec.Descriptor) ([]*Image, error) {
 				return err
 			}
 		}
+		walked[d.Digest] = true
 		return nil
 	}
 	for _, d := range descs {

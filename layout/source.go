@@ -99,6 +99,10 @@ type Source struct {
 	opts  Options
 	cache *tarindex.Cache
 
+	// layerDigests memoizes the digests of docker save layer files, by
+	// store identity, while manifest.json is read.
+	layerDigests map[string]digest.Digest
+
 	mu     sync.Mutex
 	blobs  map[digest.Digest][]byte // parsed JSON blobs, by digest
 	layers map[digest.Digest]*layerSlot

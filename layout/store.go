@@ -9,6 +9,7 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -128,6 +129,22 @@ func (s *store) entry(name string) (*tarindex.Entry, error) {
 		}
 	}
 	return nil, fmt.Errorf("%w: %s: too many links", ErrInvalid, name)
+}
+
+// identity names the bytes a file name of the layout resolves to, so that
+// names reaching the same bytes (through links, or spelled differently)
+// can be told to be the same. Unresolvable names are their own identity.
+func (s *store) identity(name string) string {
+	clean, err := tarindex.CleanName(name)
+	if err != nil {
+		return "bad:" + name
+	}
+	if s.archive != nil {
+		if e, err := s.entry(clean); err == nil {
+			return "entry@" + strconv.FormatInt(e.Offset, 10)
+		}
+	}
+	return "name:" + clean
 }
 
 // readFile reads a small file whole, refusing anything over limit.

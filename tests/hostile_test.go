@@ -825,6 +825,38 @@ func hCases() []hCase {
 				t.Errorf("tags/deep: want a nesting error:\n%s", r.errText())
 			}
 		}},
+		{name: "indexes listing the same index twice, 30 deep", archive: func(t testing.TB) []byte {
+			a := hNew(t)
+			d := a.image(a.layer(hTarBodies(t, hReg("f", "f"))))
+			for range 30 {
+				d = a.index(d, d)
+			}
+			return a.top(mntRef(d, "v1")).tar()
+		}, check: func(t *testing.T, r *hResult) {
+			wantNoErrs(t, r)
+			wantFile(t, r, hRootfs+"f", "f")
+		}},
+		{name: "docker manifest.json repeating one config and layer", archive: func(t testing.TB) []byte {
+			a := &hArchive{t: t, files: map[string][]byte{}}
+			layer := hGzip(hTarBodies(t, hReg("f", "f"), hReg("pad", strings.Repeat("p", 64<<10))))
+			cfg := []byte(`{"os":"linux","architecture":"amd64","rootfs":{"type":"layers","diff_ids":[]},"pad":"` + strings.Repeat("c", 1<<20) + `"}`)
+			a.put("cfg.json", cfg)
+			a.put("l.tar.gz", layer)
+			layers := make([]string, 2000)
+			for i := range layers {
+				layers[i] = "l.tar.gz"
+			}
+			var m []map[string]any
+			for i := range 2000 {
+				m = append(m, map[string]any{"Config": "cfg.json", "RepoTags": []string{"r:" + strconv.Itoa(i)}, "Layers": layers[:1]})
+			}
+			m[0]["Layers"] = layers
+			b, _ := json.Marshal(m)
+			a.put("manifest.json", b)
+			return a.tar()
+		}, check: func(t *testing.T, r *hResult) {
+			wantFile(t, r, "tags/r:7/linux_amd64/rootfs/f", "f")
+		}},
 		{name: "JSON bomb: huge index.json", archive: func(t testing.TB) []byte {
 			a := hNew(t)
 			a.put("index.json", append([]byte(`{"schemaVersion":2,"annotations":{"x":"`), append(bytes.Repeat([]byte{'a'}, 65<<20), `"}}`...)...))
