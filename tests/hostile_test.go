@@ -305,10 +305,11 @@ func hOneLayer(t testing.TB, layers ...[]byte) []byte {
 
 // hResult is what a whole walk of a tree met.
 type hResult struct {
-	nodes map[string]lfs.Node
-	errs  map[string]error // by path: listing or reading failed
-	data  map[string][]byte
-	warns []string
+	nodes  map[string]lfs.Node
+	errs   map[string]error // by path: listing or reading failed
+	data   map[string][]byte
+	warns  []string
+	verify *layout.VerifyReport // what layoutfs verify says of the archive
 }
 
 func (r *hResult) errText() string {
@@ -430,6 +431,7 @@ func hOpen(t *testing.T, archive []byte, o layout.Options) (*hResult, error) {
 		}
 		root := lfs.New(src, lfs.Options{Warn: o.Warn})
 		hWalk(t, root, res)
+		res.verify = src.Verify(context.Background())
 	}()
 	select {
 	case <-done:
@@ -469,6 +471,9 @@ func wantLayerErr(sub string) func(t *testing.T, r *hResult) {
 		}
 		if _, ok := r.data["tags/v1/linux_amd64/manifest.json"]; !ok {
 			t.Errorf("manifest.json not served beside the broken layer")
+		}
+		if r.verify == nil || r.verify.OK() {
+			t.Errorf("verify passes an archive with a broken layer")
 		}
 	}
 }
