@@ -82,7 +82,14 @@ func mntRun(t testing.TB, args ...string) mntResult {
 
 func mntRunIn(t testing.TB, dir string, args ...string) mntResult {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	return mntRunLimit(t, dir, 2*time.Minute, args...)
+}
+
+// mntRunLimit runs the binary in dir (or ours) and fails the test if it
+// runs longer than limit (it is then killed).
+func mntRunLimit(t testing.TB, dir string, limit time.Duration, args ...string) mntResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, mntBinPath, args...)
 	cmd.Dir = dir
