@@ -111,6 +111,12 @@ func (s *store) entry(name string) (*tarindex.Entry, error) {
 		}
 		switch e.Type {
 		case tar.TypeReg:
+			if e.Sparse {
+				// Each read of a sparse member expands it from its start:
+				// fine for a file in a layer, quadratic for a blob that is
+				// read through. No image tool writes blobs so.
+				return nil, fmt.Errorf("%w: %s is a sparse archive member", ErrInvalid, name)
+			}
 			return e, nil
 		case tar.TypeLink:
 			name = e.Linkname

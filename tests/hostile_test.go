@@ -62,6 +62,7 @@ type hArchive struct {
 	names []string
 	files map[string][]byte
 	links []*tar.Header // extra non-regular entries of the outer tar
+	raw   [][]byte      // raw blocks appended to the outer tar
 }
 
 func hNew(t testing.TB) *hArchive {
@@ -139,8 +140,12 @@ func (a *hArchive) tar() []byte {
 	for _, h := range a.links {
 		tw.WriteHeader(h)
 	}
-	tw.Close()
-	return buf.Bytes()
+	if a.raw == nil {
+		tw.Close()
+		return buf.Bytes()
+	}
+	tw.Flush()
+	return append(buf.Bytes(), hRawTar(a.raw...)...)
 }
 
 func hGzip(b []byte) []byte {
@@ -700,6 +705,17 @@ func hCases() []hCase {
 			}
 			wantFile(t, r, hRootfs+"after", "")
 		}},
+		{name: "blob stored as a sparse archive member", archive: func(t testing.TB) []byte {
+			a := hNew(t)
+			content := strings.Repeat("\x00", 90) + "abc" + strings.Repeat("\x00", 7)
+			d := hDigest([]byte(content))
+			a.raw = [][]byte{append(hPAX(map[string]string{
+				"GNU.sparse.major": "0", "GNU.sparse.minor": "1", "GNU.sparse.name": "blobs/sha256/" + strings.TrimPrefix(d, "sha256:"),
+				"GNU.sparse.realsize": "100", "GNU.sparse.numblocks": "1", "GNU.sparse.map": "90,3",
+			}), append(hRaw{name: "sparse", size: "00000000003\x00"}.block(), "abc"...)...)}
+			l := mntDesc{MediaType: "application/vnd.oci.image.layer.v1.tar", Digest: d, Size: 100}
+			return a.top(mntRef(a.image(l), "v1")).tar()
+		}, check: wantLayerErr("sparse archive member")},
 		{name: "gzip bomb past MaxLayerSize", opts: layout.Options{MaxLayerSize: 8 << 20}, archive: func(t testing.TB) []byte {
 			a := hNew(t)
 			l := a.gzipLayer(hTar(t, &tar.Header{Name: "zeros", Typeflag: tar.TypeReg, Size: 64 << 20}))
