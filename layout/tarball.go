@@ -256,13 +256,26 @@ func writeMember(w archiveWriter, copyData func(io.Reader, int64) error, name st
 }
 
 // plainWriter writes an uncompressed archive; raw ranges go by
-// copy_file_range from src.
+// copy_file_range from src. Adjacent ranges are joined into one call: the
+// unchanged members before the first change sit at the same offsets in
+// both files, so a filesystem with reflinks (XFS, btrfs) can share their
+// blocks instead of copying them, which it only does for block-aligned
+// ranges.
 type plainWriter struct {
-	f, src *os.File
-	buf    []byte
+	f, src     *os.File
+	buf        []byte
+	pendOff    int64 // a raw range not yet copied
+	pendLen    int64
+	hasPending bool
 }
 
-func (p *plainWriter) write(b []byte) error { _, err := p.f.Write(b); return err }
+func (p *plainWriter) write(b []byte) error {
+	if err := p.flush(); err != nil {
+		return err
+	}
+	_, err := p.f.Write(b)
+	return err
+}
 
 func (p *plainWriter) member(name string, old *tarindex.Entry, r io.Reader, size int64) error {
 	return writeMember(p, func(r io.Reader, n int64) error {
@@ -275,6 +288,29 @@ func (p *plainWriter) member(name string, old *tarindex.Entry, r io.Reader, size
 }
 
 func (p *plainWriter) copyRange(off, n int64) error {
+	if n <= 0 {
+		return nil
+	}
+	if p.hasPending && p.pendOff+p.pendLen == off {
+		p.pendLen += n
+		return nil
+	}
+	if err := p.flush(); err != nil {
+		return err
+	}
+	p.pendOff, p.pendLen, p.hasPending = off, n, true
+	return nil
+}
+
+func (p *plainWriter) flush() error {
+	if !p.hasPending {
+		return nil
+	}
+	p.hasPending = false
+	return p.copyNow(p.pendOff, p.pendLen)
+}
+
+func (p *plainWriter) copyNow(off, n int64) error {
 	for n > 0 && useCopyFileRange {
 		c, err := unix.CopyFileRange(int(p.src.Fd()), &off, int(p.f.Fd()), nil, int(min(n, 1<<30)), 0)
 		if err != nil {
