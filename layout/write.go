@@ -102,28 +102,34 @@ func (s *Source) edit(ctx context.Context, op string, fn func(*editor) error) er
 }
 
 // withLock takes the write lock and opens the source afresh under it.
+// A source reached through a symbolic link is written where the link
+// points: the link stays a link.
 func (s *Source) withLock(ctx context.Context, fn func(*Source, *writeLock) error) error {
-	l, err := lockSource(ctx, s.Path)
+	path, err := filepath.EvalSymlinks(s.Path)
+	if err != nil {
+		return err
+	}
+	l, err := lockSource(ctx, path)
 	if err != nil {
 		return err
 	}
 	defer l.unlock()
 	crashPoint("locked")
-	fresh, err := openFresh(ctx, s.Path, s.opts)
+	fresh, err := openFresh(ctx, path, s.opts)
 	if err != nil {
 		return err
 	}
 	defer fresh.close()
 	if fresh.st.archive == nil {
-		removeStaleTemps(s.Path, ".")
-		blobs, _ := os.ReadDir(filepath.Join(s.Path, "blobs"))
+		removeStaleTemps(path, ".")
+		blobs, _ := os.ReadDir(filepath.Join(path, "blobs"))
 		for _, a := range blobs {
 			if a.IsDir() {
-				removeStaleTemps(filepath.Join(s.Path, "blobs", a.Name()), tempMark)
+				removeStaleTemps(filepath.Join(path, "blobs", a.Name()), tempMark)
 			}
 		}
 	} else {
-		removeStaleTemps(filepath.Dir(s.Path), "."+filepath.Base(s.Path)+tempMark)
+		removeStaleTemps(filepath.Dir(path), "."+filepath.Base(path)+tempMark)
 	}
 	return fn(fresh, l)
 }

@@ -303,3 +303,27 @@ func TestGCDryRunWritesNothing(t *testing.T) {
 		t.Errorf("a dry run changed the layout:\n%v\n%v", before, after)
 	}
 }
+
+// TestWriteThroughSymlink: a tarball reached through a symbolic link is
+// rewritten where the link points; the link stays a link.
+func TestWriteThroughSymlink(t *testing.T) {
+	l := newLayout(t)
+	l.top(ref(l.image(nil, "x"), "x"))
+	dir := t.TempDir()
+	real := filepath.Join(dir, "real.tar")
+	tarDir(t, l.dir, real)
+	link := filepath.Join(dir, "link.tar")
+	if err := os.Symlink("real.tar", link); err != nil {
+		t.Fatal(err)
+	}
+	if err := layout.OpenForWrite(link, layout.Options{}).Tag(context.Background(), "x", "y"); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("the link is gone: %v %v", fi, err)
+	}
+	s, _ := openPath(t, real)
+	if _, ok := s.Ref("y"); !ok {
+		t.Errorf("real.tar has no tag y: %v", s.Refs())
+	}
+}
