@@ -74,16 +74,22 @@ func runMount(c *cli.Context, source, mnt string) error {
 // would hide the source from the daemon itself, whose reads of it would
 // then come back into the mount and deadlock in the kernel.
 func checkNotHidden(source, mnt string) error {
-	real := func(p string) string {
-		if r, err := filepath.EvalSymlinks(p); err == nil {
-			p = r
-		}
+	abs := func(p string) string {
 		if a, err := filepath.Abs(p); err == nil {
 			return a
 		}
 		return p
 	}
-	src, m := real(source), real(mnt)
+	src := abs(source)
+	if r, err := filepath.EvalSymlinks(src); err == nil {
+		src = r
+	}
+	// The mountpoint itself is never stat'ed: a hung daemon's mount there
+	// would hang us. Its parent is resolved instead.
+	m := abs(mnt)
+	if parent, err := filepath.EvalSymlinks(filepath.Dir(m)); err == nil {
+		m = filepath.Join(parent, filepath.Base(m))
+	}
 	if rel, err := filepath.Rel(m, src); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
 		return fmt.Errorf("mount %s: the mountpoint would hide the source %s (the source must not be at or below the mountpoint)", mnt, source)
 	}
