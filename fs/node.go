@@ -6,6 +6,7 @@ package fs
 
 import (
 	iofs "io/fs"
+	"os"
 	"time"
 )
 
@@ -60,4 +61,13 @@ type Symlink interface {
 // Xattrer is implemented by nodes that carry extended attributes.
 type Xattrer interface {
 	Xattrs() map[string]string
+}
+
+// FileSpan is implemented by files whose bytes lie contiguous in an open
+// file (an uncompressed layer member, read in place): Span returns that file
+// and the offset of the first byte, so a server can hand the kernel the
+// descriptor (splice) instead of copying. ok is false when the bytes are not
+// so laid out (compressed or sparse data); ReadAt still works then.
+type FileSpan interface {
+	Span() (f *os.File, off int64, ok bool)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	iofs "io/fs"
+	"os"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -125,6 +126,24 @@ func (f *viewFile) ReadAt(p []byte, off int64) (int, error) {
 		err = nil
 	}
 	return got, err
+}
+
+var _ FileSpan = (*viewFile)(nil)
+
+// Span returns where the entry's bytes lie in the archive file, for an
+// uncompressed layer read in place.
+func (f *viewFile) Span() (*os.File, int64, bool) {
+	n := &f.v.t.nodes[f.i]
+	e := f.v.t.entry(n)
+	a := f.v.t.layers[n.layer]
+	if e == nil || e.Sparse || !e.IsRegular() || e.Offset+e.Size > a.Size {
+		return nil, 0, false
+	}
+	file, base, ok := a.File()
+	if !ok {
+		return nil, 0, false
+	}
+	return file, base + e.Offset, true
 }
 
 type viewLink viewNode

@@ -166,6 +166,17 @@ func (n *node) Read(ctx context.Context, f fusefs.FileHandle, dest []byte, off i
 	if !ok {
 		return nil, syscall.EISDIR
 	}
+	if s, ok := file.(lfs.FileSpan); ok && off >= 0 {
+		if f, start, ok := s.Span(); ok {
+			// Bytes in place in the archive: the kernel splices them from
+			// the archive's descriptor, without a copy through us.
+			size := file.Attr().Size
+			if off >= size {
+				return fuse.ReadResultData(nil), 0
+			}
+			return fuse.ReadResultFd(f.Fd(), start+off, int(min(int64(len(dest)), size-off))), 0
+		}
+	}
 	nr, err := file.ReadAt(dest, off)
 	if err != nil && !errors.Is(err, io.EOF) {
 		// Not a short read: serving what we have would leave a hole of

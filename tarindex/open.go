@@ -19,6 +19,26 @@ type Archive struct {
 	Compression Compression
 }
 
+// File returns the file the archive's uncompressed bytes lie in and the
+// offset in it where the archive starts, when there is one: an uncompressed
+// archive on disk, a member of an uncompressed outer tarball (a chain of
+// sections over the outer file), or a decompressed copy in the cache. Reads
+// can then go to the file's descriptor directly (splice), skipping a copy.
+func (a *Archive) File() (f *os.File, off int64, ok bool) {
+	r := a.Data
+	for {
+		switch d := r.(type) {
+		case *os.File:
+			return d, off, true
+		case *io.SectionReader:
+			outer, base, _ := d.Outer()
+			r, off = outer, off+base
+		default:
+			return nil, 0, false
+		}
+	}
+}
+
 // Options tune Open. The zero value works: no cache, no progress.
 type Options struct {
 	Cache *Cache

@@ -12,6 +12,7 @@
 //	BENCH_SLOW   runs of the slow extractions (default 3)
 //	BENCH_DIR    work directory (default /var/tmp/layoutfs-bench)
 //	BENCH_OUT    report file (default BENCHMARKS.md)
+//	BENCH_QUICK  set: layoutfs on the uncompressed sources and dd only
 //	BIN          the layoutfs binary (default bin/layoutfs)
 package main
 
