@@ -194,7 +194,7 @@ func wrCheck(t *testing.T, sh wrShape, src string, tags, gone []string) {
 	if layoutDir != "" {
 		ls := strings.Fields(mntExec(t, "umoci", "ls", "--layout", layoutDir))
 		for _, tag := range tags {
-			if !slices.Contains(ls, tag) && !strings.HasPrefix(sh.name, "docker") {
+			if !slices.Contains(ls, tag) {
 				t.Errorf("umoci ls %s = %q, without %s", layoutDir, ls, tag)
 			}
 			if slices.Contains(ls, tag) {
