@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -157,4 +158,37 @@ func isLayoutDir(dir string) bool {
 		}
 	}
 	return false
+}
+
+// Version names the current state of the source at path, cheaply (a few
+// stats, nothing read): it changes whenever a writer that replaces files
+// (layoutfs, or any writer using rename) changes the source, so a mount
+// can tell when to open the source again. For a directory it covers
+// index.json, manifest.json and repositories; for a tarball, the archive.
+func Version(path string) (string, error) {
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return "", err
+	}
+	st, err := os.Stat(real)
+	if err != nil {
+		return "", err
+	}
+	stamp := func(fi os.FileInfo) string {
+		var ino uint64
+		if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
+			ino = sys.Ino
+		}
+		return fmt.Sprintf("%d:%d:%d", ino, fi.Size(), fi.ModTime().UnixNano())
+	}
+	if !st.IsDir() {
+		return stamp(st), nil
+	}
+	v := ""
+	for _, n := range []string{"index.json", "manifest.json", "repositories"} {
+		if fi, err := os.Stat(filepath.Join(real, n)); err == nil {
+			v += n + "=" + stamp(fi) + ";"
+		}
+	}
+	return v, nil
 }

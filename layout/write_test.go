@@ -327,3 +327,27 @@ func TestWriteThroughSymlink(t *testing.T) {
 		t.Errorf("real.tar has no tag y: %v", s.Refs())
 	}
 }
+
+// TestVersion: the version of a source changes with every write, and only
+// then.
+func TestVersion(t *testing.T) {
+	l := newLayout(t)
+	l.top(ref(l.image(nil, "x"), "x"))
+	tarball := filepath.Join(t.TempDir(), "x.tar")
+	tarDir(t, l.dir, tarball)
+	for _, src := range []string{l.dir, tarball} {
+		v1, err := layout.Version(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v2, _ := layout.Version(src); v2 != v1 {
+			t.Errorf("%s: version moved without a write", src)
+		}
+		if err := layout.OpenForWrite(src, layout.Options{}).Tag(context.Background(), "x", "y"); err != nil {
+			t.Fatal(err)
+		}
+		if v3, _ := layout.Version(src); v3 == v1 {
+			t.Errorf("%s: same version after a write: %s", src, v3)
+		}
+	}
+}
