@@ -7,9 +7,15 @@ package tests
 
 import (
 	"archive/tar"
+	"bytes"
 	"fmt"
+	"io"
 	"strconv"
 	"testing"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/layoutfs/layoutfs/layout"
 
 	lfs "github.com/layoutfs/layoutfs/fs"
 )
@@ -46,5 +52,38 @@ func TestHostileBugs(t *testing.T) {
 			}
 			c.check(t, r)
 		})
+	}
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+// TestHostileBugsZstdBomb: FAILING (slow, fills the disk). A zstd layer of
+// one frame that does not declare its size is decompressed whole into the
+// cache directory (tarindex/open.go uncompressed: io.Copy(f, zr)) before
+// Build sees the limit, so a 100 KiB layer expanding to 8 GiB writes 8 GiB
+// (a terabyte bomb fills the disk) before failing with ErrTooLarge. The
+// copy should stop at limitOf(ctx)+1 bytes:
+// io.Copy(f, io.LimitReader(zr, lim+1)) and ErrTooLarge past lim.
+func TestHostileBugsZstdBomb(t *testing.T) {
+	var buf bytes.Buffer
+	zw, _ := zstd.NewWriter(&buf, zstd.WithEncoderLevel(zstd.SpeedFastest))
+	tw := tar.NewWriter(zw)
+	tw.WriteHeader(&tar.Header{Name: "zeros", Typeflag: tar.TypeReg, Size: 8 << 30, Mode: 0o644})
+	io.Copy(tw, io.LimitReader(zeros{}, 8<<30))
+	tw.Close()
+	zw.Close()
+	a := hNew(t)
+	l := a.blob("application/vnd.oci.image.layer.v1.tar+zstd", buf.Bytes())
+	archive := a.top(mntRef(a.image(l), "v1")).tar()
+	start := time.Now()
+	r, err := hOpen(t, archive, layout.Options{MaxLayerSize: 8 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantLayerErr("expands past the limit")(t, r)
+	if el := time.Since(start); el > 2*time.Second {
+		t.Errorf("a %d-byte zstd layer took %v to be refused at 8 MiB: it was decompressed whole", len(buf.Bytes()), el)
 	}
 }
