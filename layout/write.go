@@ -320,8 +320,8 @@ func (e *editor) tag(target, name string) error {
 	if err != nil {
 		return err
 	}
-	if target == name {
-		return nil
+	if target == name || e.alreadyNames(name, descs) {
+		return nil // nothing moves: index.json stays byte for byte
 	}
 	e.removeName(name)
 	if !e.legacy() {
@@ -341,6 +341,32 @@ func (e *editor) tag(target, name string) error {
 		}
 	}
 	return nil
+}
+
+// alreadyNames reports whether name points at exactly the digests of descs,
+// everywhere the source keeps names.
+func (e *editor) alreadyNames(name string, descs []object) bool {
+	have := e.lookupName(name)
+	if len(have) != len(descs) || len(have) == 0 {
+		return false
+	}
+	for i := range have {
+		if entryDigest(have[i]) != entryDigest(descs[i]) {
+			return false
+		}
+	}
+	if e.docker() && dockerTagged(name) {
+		// The name must be in RepoTags too, else tagging adds it there.
+		for _, o := range e.dock {
+			var tags []string
+			o.get("RepoTags", &tags)
+			if slices.Contains(tags, name) {
+				return true
+			}
+		}
+		return false
+	}
+	return true
 }
 
 // addIndexName names the descriptor d in index.json: the first untagged

@@ -351,3 +351,21 @@ func TestVersion(t *testing.T) {
 		}
 	}
 }
+
+// TestTagIdempotent: tagging a name onto what it already names changes
+// nothing, not even the order of index.json.
+func TestTagIdempotent(t *testing.T) {
+	l := newLayout(t)
+	x := l.image(nil, "x")
+	l.top(ref(x, "a"), ref(x, "b"))
+	before, _ := os.ReadFile(filepath.Join(l.dir, "index.json"))
+	s := layout.OpenForWrite(l.dir, layout.Options{})
+	for _, target := range []string{"b", x.Digest.String()} {
+		if err := s.Tag(context.Background(), target, "a"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if after, _ := os.ReadFile(filepath.Join(l.dir, "index.json")); !bytes.Equal(before, after) {
+		t.Errorf("index.json changed:\n%s\n%s", before, after)
+	}
+}
