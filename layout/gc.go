@@ -261,6 +261,15 @@ func (s *Source) garbage() ([]Garbage, error) {
 		}
 	}
 
+	// A kept blob may be a link to another member: keep what it links to.
+	if s.st.archive != nil {
+		for _, name := range s.memberNames() {
+			if d, ok := garbageCandidate(name, s.Kind); ok && d != "" && keep[d] && strings.HasPrefix(name, "blobs/") {
+				s.keepLinked(name, keepName)
+			}
+		}
+	}
+
 	var out []Garbage
 	for _, name := range s.memberNames() {
 		d, isBlob := garbageCandidate(name, s.Kind)

@@ -1,6 +1,7 @@
 package layout_test
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -367,5 +368,48 @@ func TestTagIdempotent(t *testing.T) {
 	}
 	if after, _ := os.ReadFile(filepath.Join(l.dir, "index.json")); !bytes.Equal(before, after) {
 		t.Errorf("index.json changed:\n%s\n%s", before, after)
+	}
+}
+
+// TestGCKeepsLinkTargets: in a tarball whose kept blob is a hard link to
+// another member, gc keeps the member it links to.
+func TestGCKeepsLinkTargets(t *testing.T) {
+	l := newLayout(t)
+	x := l.image(nil, "x")
+	l.top(ref(x, "x"))
+	// Move the manifest's bytes to an unreferenced name and make the
+	// manifest's own path a hard link to it.
+	orphanName := "blobs/sha256/" + strings.Repeat("0", 64)
+	b, _ := os.ReadFile(filepath.Join(l.dir, "blobs/sha256", x.Digest.Encoded()))
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, name := range []string{"oci-layout", "index.json"} {
+		c, _ := os.ReadFile(filepath.Join(l.dir, name))
+		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(c)), Typeflag: tar.TypeReg})
+		tw.Write(c)
+	}
+	ents, _ := os.ReadDir(filepath.Join(l.dir, "blobs/sha256"))
+	for _, e := range ents {
+		if e.Name() == x.Digest.Encoded() {
+			continue
+		}
+		c, _ := os.ReadFile(filepath.Join(l.dir, "blobs/sha256", e.Name()))
+		tw.WriteHeader(&tar.Header{Name: "blobs/sha256/" + e.Name(), Mode: 0o644, Size: int64(len(c)), Typeflag: tar.TypeReg})
+		tw.Write(c)
+	}
+	tw.WriteHeader(&tar.Header{Name: orphanName, Mode: 0o644, Size: int64(len(b)), Typeflag: tar.TypeReg})
+	tw.Write(b)
+	tw.WriteHeader(&tar.Header{Name: "blobs/sha256/" + x.Digest.Encoded(), Linkname: orphanName, Typeflag: tar.TypeLink})
+	tw.Close()
+	src := filepath.Join(t.TempDir(), "linked.tar")
+	os.WriteFile(src, buf.Bytes(), 0o644)
+	g, err := layout.OpenForWrite(src, layout.Options{}).GC(context.Background(), false)
+	if err != nil || len(g) != 0 {
+		t.Fatalf("gc removed %v, %v", g, err)
+	}
+	s, _ := openPath(t, src)
+	ims, err := s.Images(s.Index().Manifests)
+	if err != nil || len(ims) != 1 {
+		t.Fatalf("images after gc: %v, %v", ims, err)
 	}
 }
