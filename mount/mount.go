@@ -28,6 +28,7 @@ import (
 	"os"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -120,7 +121,25 @@ func Mount(root lfs.Dir, mountpoint string, o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mount %s: %w", mountpoint, err)
 	}
+	raiseReadahead(mnt)
 	return srv, nil
+}
+
+// readaheadKB is the kernel readahead for our mounts. FUSE caps it at the
+// backing device's read_ahead_kb, 128 KiB by default, whatever INIT asks
+// for; a sequential read is then a round trip per 128 KiB. With 1 MiB the
+// kernel asks for 1 MiB requests (MaxWrite), and a large file reads about
+// twice as fast.
+const readaheadKB = 1024
+
+// raiseReadahead sets the mount's read_ahead_kb, when allowed (root).
+// Failing to is harmless: reads are only slower.
+func raiseReadahead(mnt string) {
+	m, ok, err := findMount(mnt)
+	if err != nil || !ok || m.fstype != "fuse."+fsType || m.dev == "" || strings.Contains(m.dev, "/") {
+		return
+	}
+	os.WriteFile("/sys/class/bdi/"+m.dev+"/read_ahead_kb", []byte(strconv.Itoa(readaheadKB)), 0)
 }
 
 // mountWith mounts through mount(2) (direct) or fusermount3.
@@ -158,6 +177,12 @@ func fuseOptions(o Options, direct bool) (*fusefs.Options, error) {
 		Logger:          logger,
 	}
 	mo := &opts.MountOptions
+	// Large requests: a sequential read is a round trip per request, so
+	// 1 MiB requests (the kernel's limit) cut them eightfold from the
+	// 128 KiB default. The kernel caps readahead at the device's
+	// read_ahead_kb (128 KiB) regardless; see raiseReadahead.
+	mo.MaxWrite = 1 << 20
+	mo.MaxReadAhead = 1 << 20
 	mo.FsName = o.FsName
 	mo.Name = fsType
 	mo.Debug = o.Debug

@@ -14,6 +14,7 @@ type mountEntry struct {
 	point  string // where it is mounted, unescaped
 	fstype string // "fuse.layoutfs" for our mounts
 	source string // Options.FsName
+	dev    string // major:minor, as /sys/class/bdi names it
 }
 
 // findMount returns the topmost mount at the path dir (already made
@@ -42,7 +43,7 @@ func findMount(dir string) (m mountEntry, ok bool, err error) {
 		}
 		if p := unescapeMountinfo(fields[4]); p == dir {
 			// Later lines are mounted on top of earlier ones.
-			m = mountEntry{point: p, fstype: fields[sep+1], source: unescapeMountinfo(fields[sep+2])}
+			m = mountEntry{point: p, fstype: fields[sep+1], source: unescapeMountinfo(fields[sep+2]), dev: fields[2]}
 			ok = true
 		}
 	}
