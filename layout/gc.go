@@ -267,6 +267,9 @@ func (s *Source) garbage() ([]Garbage, error) {
 			if d, ok := garbageCandidate(name, s.Kind); ok && d != "" && keep[d] && strings.HasPrefix(name, "blobs/") {
 				s.keepLinked(name, keepName)
 			}
+			if i := strings.IndexByte(name, '/'); i > 0 && keepName[name[:i+1]] {
+				s.keepLinked(name, keepName) // a kept layer directory's links
+			}
 		}
 	}
 
