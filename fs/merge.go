@@ -68,7 +68,8 @@ func (b *builder) apply(l int32, t *ftree, src int32, dst *bnode, dir string, li
 				// A parent the layer does not list, where a lower layer
 				// has a symlink (merged /usr: lib -> usr/lib): extraction
 				// writes through the symlink, resolved inside the rootfs.
-				if target, p := b.follow(dir, b.linkname(old), 0); target != nil {
+				hops := 0
+				if target, p := b.follow(dir, b.linkname(old), &hops); target != nil {
 					b.apply(l, t, k, target, p, links)
 					continue
 				}
@@ -105,8 +106,10 @@ const maxHops = 40
 // one component at a time as securejoin does: absolute targets start at
 // the root and ".." stops there. It returns the directory named and its
 // resolved path, or nil when the target is not a directory.
-func (b *builder) follow(dir, target string, hops int) (*bnode, string) {
-	if hops > maxHops {
+// hops counts every link followed in one resolution, nested ones included,
+// as the kernel's limit does: chains that branch cannot multiply the work.
+func (b *builder) follow(dir, target string, hops *int) (*bnode, string) {
+	if *hops++; *hops > maxHops {
 		return nil, ""
 	}
 	var stack []string
@@ -133,7 +136,7 @@ func (b *builder) follow(dir, target string, hops int) (*bnode, string) {
 		case k == nil:
 			return nil, ""
 		case b.isSymlink(k):
-			kn, kp := b.follow(cur, b.linkname(k), hops+1)
+			kn, kp := b.follow(cur, b.linkname(k), hops)
 			if kn == nil {
 				return nil, ""
 			}

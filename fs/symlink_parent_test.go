@@ -1,4 +1,3 @@
-
 package fs_test
 
 import (

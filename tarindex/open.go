@@ -2,6 +2,7 @@ package tarindex
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -156,7 +157,10 @@ func (o Options) buildGzip(ctx context.Context, r io.ReaderAt, size int64) (*Ind
 func (o Options) openZstd(ctx context.Context, r io.ReaderAt, size int64, key string) (*Archive, error) {
 	var fx zstdframes.Index
 	if !o.Cache.loadBinary("zstd", key, &fx) {
-		built, err := zstdframes.Build(r, size)
+		built, err := zstdframes.BuildLimit(r, size, limitOf(ctx))
+		if errors.Is(err, zstdframes.ErrTooLarge) {
+			return nil, fmt.Errorf("%w: zstd: %w", ErrTooLarge, err)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("zstd: %w", err)
 		}
@@ -215,8 +219,18 @@ func (o Options) uncompressed(ctx context.Context, r io.ReaderAt, size int64, ke
 		return nil, err
 	}
 	defer zr.Close()
-	if _, err := io.Copy(f, zr); err != nil {
+	// Stop at the limit: a decompression bomb must not fill the disk.
+	var out io.Reader = zr
+	limit := limitOf(ctx)
+	if limit > 0 {
+		out = io.LimitReader(zr, limit+1)
+	}
+	n, err := io.Copy(f, out)
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", comp, err)
+	}
+	if limit > 0 && n > limit {
+		return nil, fmt.Errorf("%w: %s stream expands past %d bytes", ErrTooLarge, comp, limit)
 	}
 	if filepath.Dir(f.Name()) == os.TempDir() || o.Cache.storeData(key, f) != nil {
 		os.Remove(f.Name())

@@ -85,4 +85,3 @@ func TestArtifactFiles(t *testing.T) {
 		t.Error("an artifact with only titled layers has a rootfs/")
 	}
 }
-

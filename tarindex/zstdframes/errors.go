@@ -15,4 +15,6 @@ var (
 	ErrIndex = errors.New("zstdframes: invalid index")
 	// ErrOffset reports a negative read offset.
 	ErrOffset = errors.New("zstdframes: negative offset")
+	// ErrTooLarge means the stream expands past the limit it was given.
+	ErrTooLarge = errors.New("zstdframes: stream too large")
 )

@@ -31,7 +31,12 @@ const maxWindow = 128 << 20
 
 // Build indexes the zstd stream of size bytes in r. Frames that do not
 // declare their content size are decoded once to learn it.
-func Build(r io.ReaderAt, size int64) (*Index, error) {
+func Build(r io.ReaderAt, size int64) (*Index, error) { return BuildLimit(r, size, 0) }
+
+// BuildLimit is Build refusing, with ErrTooLarge, a stream that expands
+// past limit bytes (limit <= 0: none); frames decoded to learn their size
+// stop there too, so a bomb costs no more than the limit.
+func BuildLimit(r io.ReaderAt, size, limit int64) (*Index, error) {
 	if size <= 0 {
 		return nil, fmt.Errorf("%w: empty stream", ErrFormat)
 	}
@@ -53,12 +58,15 @@ func Build(r io.ReaderAt, size int64) (*Index, error) {
 					return nil, err
 				}
 			}
-			if info.size, err = decodedSize(dec, io.NewSectionReader(r, off, info.compressed)); err != nil {
+			if info.size, err = decodedSize(dec, io.NewSectionReader(r, off, info.compressed), limit); err != nil {
 				return nil, fmt.Errorf("zstdframes: decoding frame at %d: %w", off, err)
 			}
 		}
 		if ix.Size+info.size < ix.Size {
 			return nil, fmt.Errorf("%w: decompressed size overflows", ErrFormat)
+		}
+		if limit > 0 && ix.Size+info.size > limit {
+			return nil, fmt.Errorf("%w: expands past %d bytes", ErrTooLarge, limit)
 		}
 		ix.Frames = append(ix.Frames, Frame{
 			Offset:         off,
@@ -82,12 +90,17 @@ func newStreamDecoder() (*zstd.Decoder, error) {
 		zstd.WithDecoderMaxWindow(maxWindow))
 }
 
-// decodedSize decodes one frame to count its bytes.
-func decodedSize(dec *zstd.Decoder, frame io.Reader) (int64, error) {
+// decodedSize decodes one frame to count its bytes, at most limit+1 of
+// them when limit > 0.
+func decodedSize(dec *zstd.Decoder, frame io.Reader, limit int64) (int64, error) {
 	if err := dec.Reset(frame); err != nil {
 		return 0, err
 	}
-	return io.Copy(io.Discard, dec)
+	var out io.Reader = dec
+	if limit > 0 {
+		out = io.LimitReader(dec, limit+1)
+	}
+	return io.Copy(io.Discard, out)
 }
 
 // frameAt returns the index of the data frame holding uncompressed offset

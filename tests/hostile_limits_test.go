@@ -1,4 +1,3 @@
-//go:build bugs
 
 package tests
 
