@@ -47,7 +47,8 @@ func (b *builder) apply(l int32, t *ftree, src int32, dst *bnode, dir string, li
 		dst.layer, dst.entry = l, n.entry
 	}
 	// Whiteouts hide lower layers only, never entries of their own layer.
-	for _, k := range n.kids {
+	first, end := n.kids()
+	for k := first; k < end; k++ {
 		name := t.nodes[k].name
 		switch {
 		case name == opaqueMarker:
@@ -57,7 +58,7 @@ func (b *builder) apply(l int32, t *ftree, src int32, dst *bnode, dir string, li
 			delete(dst.kids, name[len(whiteoutPrefix):])
 		}
 	}
-	for _, k := range n.kids {
+	for k := first; k < end; k++ {
 		kn := &t.nodes[k]
 		if strings.HasPrefix(kn.name, whiteoutPrefix) {
 			continue

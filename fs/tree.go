@@ -22,13 +22,21 @@ type ftree struct {
 }
 
 // fnode is one name in the tree. entry < 0 marks a directory no tar entry
-// describes (the root, or a parent the archive never listed).
+// describes (the root, or a parent the archive never listed). A
+// directory's children are the nodes first..first+nkids-1, sorted by name;
+// nkids is -1 for anything else.
 type fnode struct {
 	name  string
 	layer int32
 	entry int32
-	kids  []int32 // sorted by name; directories only
+	first int32
+	nkids int32
 	nlink uint32
+}
+
+// kids returns the range of n's children: for k := first; k < end; k++.
+func (n *fnode) kids() (first, end int32) {
+	return n.first, n.first + max(n.nkids, 0)
 }
 
 func (t *ftree) entry(n *fnode) *tarindex.Entry {
@@ -57,10 +65,10 @@ func (t *ftree) identity(i int32) uint64 {
 func (t *ftree) size() uint64 { return t.implied + uint64(len(t.nodes)) }
 
 func (t *ftree) lookup(dir int32, name string) (int32, bool) {
-	kids := t.nodes[dir].kids
-	i := sort.Search(len(kids), func(i int) bool { return t.nodes[kids[i]].name >= name })
-	if i < len(kids) && t.nodes[kids[i]].name == name {
-		return kids[i], true
+	first, end := t.nodes[dir].kids()
+	i := first + int32(sort.Search(int(end-first), func(j int) bool { return t.nodes[first+int32(j)].name >= name }))
+	if i < end && t.nodes[i].name == name {
+		return i, true
 	}
 	return 0, false
 }
@@ -77,7 +85,8 @@ func newDirNode(layer, entry int32) *bnode {
 }
 
 // freeze turns a built tree into an ftree, counting hard links and
-// subdirectories for link counts.
+// subdirectories for link counts. The children of each directory get
+// consecutive numbers, so a node needs no list of them.
 func freeze(root *bnode, layers []*tarindex.Archive) *ftree {
 	t := &ftree{layers: layers}
 	var total uint64
@@ -86,38 +95,57 @@ func freeze(root *bnode, layers []*tarindex.Archive) *ftree {
 		total += uint64(len(a.Entries))
 	}
 	t.implied = total
-	links := map[[2]int32]uint32{}
-	var add func(name string, b *bnode) int32
-	add = func(name string, b *bnode) int32 {
-		i := int32(len(t.nodes))
-		t.nodes = append(t.nodes, fnode{name: name, layer: b.layer, entry: b.entry, nlink: 1})
-		if b.kids == nil {
-			links[[2]int32{b.layer, b.entry}]++
-			return i
+	// links counts the names of each entry, per layer: slices, not a map,
+	// since entry numbers are dense (a map here was most of a merge).
+	links := make([][]uint32, len(layers))
+	for l, a := range layers {
+		links[l] = make([]uint32, len(a.Entries))
+	}
+	var count func(b *bnode) int
+	count = func(b *bnode) int {
+		n := 1
+		for _, k := range b.kids {
+			n += count(k)
 		}
-		names := make([]string, 0, len(b.kids))
-		for n := range b.kids {
+		return n
+	}
+	t.nodes = make([]fnode, 1, count(root))
+	t.nodes[0] = fnode{layer: root.layer, entry: root.entry, nkids: -1, nlink: 1}
+	var names []string // a stack of each level's sorted names
+	// fill numbers dir's children (node i is dir), then their subtrees.
+	var fill func(i int32, dir *bnode)
+	fill = func(i int32, dir *bnode) {
+		mark := len(names)
+		for n := range dir.kids {
 			names = append(names, n)
 		}
-		sort.Strings(names)
-		kids := make([]int32, 0, len(names))
+		own := names[mark:]
+		sort.Strings(own)
+		first := int32(len(t.nodes))
 		subdirs := uint32(0)
-		for _, n := range names {
-			k := b.kids[n]
+		for _, n := range own {
+			k := dir.kids[n]
+			t.nodes = append(t.nodes, fnode{name: n, layer: k.layer, entry: k.entry, nkids: -1, nlink: 1})
 			if k.kids != nil {
 				subdirs++
+			} else if k.entry >= 0 {
+				links[k.layer][k.entry]++
 			}
-			kids = append(kids, add(n, k))
 		}
-		t.nodes[i].kids = kids
+		t.nodes[i].first, t.nodes[i].nkids = first, int32(len(own))
 		t.nodes[i].nlink = 2 + subdirs
-		return i
+		for j, n := range own {
+			if k := dir.kids[n]; k.kids != nil {
+				fill(first+int32(j), k)
+			}
+		}
+		names = names[:mark]
 	}
-	add("", root)
+	fill(0, root)
 	for i := range t.nodes {
 		n := &t.nodes[i]
-		if n.kids == nil && n.entry >= 0 {
-			n.nlink = links[[2]int32{n.layer, n.entry}]
+		if n.nkids < 0 && n.entry >= 0 {
+			n.nlink = links[n.layer][n.entry]
 		}
 	}
 	return t

@@ -87,10 +87,10 @@ func (d *viewDir) Lookup(name string) (Node, error) {
 }
 
 func (d *viewDir) ReadDir() ([]Dirent, error) {
-	kids := d.v.t.nodes[d.i].kids
-	out := make([]Dirent, len(kids))
-	for j, k := range kids {
-		out[j] = Dirent{Name: d.v.t.nodes[k].name, Node: d.v.node(k)}
+	first, end := d.v.t.nodes[d.i].kids()
+	out := make([]Dirent, end-first)
+	for k := first; k < end; k++ {
+		out[k-first] = Dirent{Name: d.v.t.nodes[k].name, Node: d.v.node(k)}
 	}
 	return out, nil
 }
