@@ -3,7 +3,6 @@ package tarindex
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/gob"
 	"errors"
 	"fmt"
 	"os"
@@ -23,8 +22,9 @@ type Cache struct {
 	Warn func(msg string)
 }
 
-// cacheVersion changes whenever the stored form of Index changes.
-const cacheVersion = 1
+// cacheVersion changes whenever the stored form of Index changes. 1 was
+// gob; 2 is codec.go's encoding.
+const cacheVersion = 2
 
 var cacheMagic = []byte("layoutfs-tarindex\n")
 
@@ -63,19 +63,15 @@ func (c *Cache) StoreIndex(key string, ix *Index) error {
 	return writeAtomic(c.path("index", key), b)
 }
 
-// encodeIndex lays out magic, version, gob body, sha256 of the body.
+// encodeIndex lays out magic, version, body (codec.go), sha256 of the body.
 func encodeIndex(ix *Index) ([]byte, error) {
-	var body bytes.Buffer
-	if err := gob.NewEncoder(&body).Encode(ix); err != nil {
-		return nil, fmt.Errorf("encode index: %w", err)
-	}
-	var out bytes.Buffer
-	out.Write(cacheMagic)
-	out.WriteByte(cacheVersion)
-	out.Write(body.Bytes())
-	sum := sha256.Sum256(body.Bytes())
-	out.Write(sum[:])
-	return out.Bytes(), nil
+	body := encodeBody(ix)
+	out := make([]byte, 0, len(cacheMagic)+1+len(body)+sha256.Size)
+	out = append(out, cacheMagic...)
+	out = append(out, cacheVersion)
+	out = append(out, body...)
+	sum := sha256.Sum256(body)
+	return append(out, sum[:]...), nil
 }
 
 var errBadCache = errors.New("tarindex: bad cache entry")
@@ -92,11 +88,11 @@ func decodeIndex(b []byte) (*Index, error) {
 	if got := sha256.Sum256(body); !bytes.Equal(got[:], sum) {
 		return nil, errBadCache
 	}
-	var ix Index
-	if err := gob.NewDecoder(bytes.NewReader(body)).Decode(&ix); err != nil {
+	ix, err := decodeBody(body)
+	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errBadCache, err)
 	}
-	return &ix, nil
+	return ix, nil
 }
 
 // writeAtomic writes b to name through a temporary file and a rename, so a
