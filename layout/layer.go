@@ -2,6 +2,7 @@ package layout
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -42,13 +43,23 @@ func (s *Source) openLayer(ctx context.Context, desc ocispec.Descriptor) (*tarin
 	if err != nil {
 		return nil, fmt.Errorf("layer %s: %w", desc.Digest, err)
 	}
-	if size <= verifyInline && desc.Digest.Algorithm().Available() {
-		if err := verifyReader(desc.Digest, io.NewSectionReader(r, 0, size)); err != nil {
-			return nil, fmt.Errorf("layer %s: %w", desc.Digest, err)
+	// Small layers are hashed before use. A large compressed one is hashed
+	// during the pass that indexes it, which reads it whole anyway.
+	var verify tarindex.Verifier
+	if desc.Digest.Algorithm().Available() {
+		if size <= verifyInline {
+			if err := verifyReader(desc.Digest, io.NewSectionReader(r, 0, size)); err != nil {
+				return nil, fmt.Errorf("layer %s: %w", desc.Digest, err)
+			}
+		} else {
+			verify = desc.Digest.Verifier()
 		}
 	}
 	ctx = tarindex.WithLimit(ctx, s.opts.limit(size))
-	a, err := tarindex.Open(ctx, r, size, desc.Digest.String(), tarindex.Options{Cache: s.cache, Progress: s.progress("layer " + desc.Digest.Encoded()[:12])})
+	a, err := tarindex.Open(ctx, r, size, desc.Digest.String(), tarindex.Options{Cache: s.cache, Progress: s.progress("layer " + desc.Digest.Encoded()[:12]), Verify: verify})
+	if errors.Is(err, tarindex.ErrMismatch) {
+		return nil, fmt.Errorf("layer %s: %w: %w", desc.Digest, ErrDigest, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("layer %s: %w", desc.Digest, err)
 	}

@@ -48,6 +48,43 @@ type Options struct {
 	Progress func(done, total int64)
 	// Span is the distance between gzip checkpoints; 0 is zran's default.
 	Span int64
+	// Verify, when set, is fed every compressed byte of a pass that reads
+	// the whole stream (a gzip index build, a single-frame zstd
+	// decompression), and must say Verified at its end: a layer is checked
+	// against its digest at no extra read.
+	Verify Verifier
+}
+
+// Verifier hashes a stream and tells whether it matched; go-digest's
+// Digest.Verifier() is one.
+type Verifier interface {
+	io.Writer
+	Verified() bool
+}
+
+// ErrMismatch means a compressed stream did not match the digest it was
+// checked against.
+var ErrMismatch = errors.New("tarindex: stream does not match its digest")
+
+// source is the reader of a whole-stream pass: progress, cancellation and
+// the digest check.
+func (o Options) source(ctx context.Context, r io.ReaderAt, size int64) *progressReader {
+	return &progressReader{ctx: ctx, r: io.NewSectionReader(r, 0, size), total: size, report: o.Progress, verify: o.Verify}
+}
+
+// checkDigest finishes the digest check of a pass: bytes the decompressor
+// did not need (padding after the last member) are hashed too.
+func (o Options) checkDigest(p *progressReader) error {
+	if o.Verify == nil {
+		return nil
+	}
+	if _, err := io.Copy(io.Discard, p); err != nil {
+		return err
+	}
+	if !o.Verify.Verified() {
+		return ErrMismatch
+	}
+	return nil
 }
 
 // spanCache bounds the decoded gzip spans kept for reads, across every
@@ -132,8 +169,11 @@ func (o Options) buildGzip(ctx context.Context, r io.ReaderAt, size int64) (*Ind
 	}
 	done := make(chan result, 1)
 	go func() {
-		src := &progressReader{ctx: ctx, r: io.NewSectionReader(r, 0, size), total: size, report: o.Progress}
+		src := o.source(ctx, r, size)
 		zx, err := zran.Build(src, pw, zran.Options{Span: o.Span})
+		if err == nil {
+			err = o.checkDigest(src)
+		}
 		pw.CloseWithError(err)
 		done <- result{zx, err}
 	}()
@@ -213,7 +253,7 @@ func (o Options) uncompressed(ctx context.Context, r io.ReaderAt, size int64, ke
 			os.Remove(f.Name())
 		}
 	}()
-	src := &progressReader{r: io.NewSectionReader(r, 0, size), total: size, report: o.Progress, ctx: ctx}
+	src := o.source(ctx, r, size)
 	zr, err := NewDecompressor(comp, src)
 	if err != nil {
 		return nil, err
@@ -232,6 +272,9 @@ func (o Options) uncompressed(ctx context.Context, r io.ReaderAt, size int64, ke
 	if limit > 0 && n > limit {
 		return nil, fmt.Errorf("%w: %s stream expands past %d bytes", ErrTooLarge, comp, limit)
 	}
+	if err := o.checkDigest(src); err != nil {
+		return nil, fmt.Errorf("%s: %w", comp, err)
+	}
 	if filepath.Dir(f.Name()) == os.TempDir() || o.Cache.storeData(key, f) != nil {
 		os.Remove(f.Name())
 	}
@@ -248,6 +291,7 @@ type progressReader struct {
 	total  int64
 	report func(done, total int64)
 	last   int64
+	verify io.Writer
 }
 
 func (p *progressReader) Read(b []byte) (int, error) {
@@ -256,6 +300,9 @@ func (p *progressReader) Read(b []byte) (int, error) {
 	}
 	n, err := p.r.Read(b)
 	p.done += int64(n)
+	if p.verify != nil {
+		p.verify.Write(b[:n])
+	}
 	if p.report != nil && (p.done-p.last >= 4<<20 || err == io.EOF) {
 		p.last = p.done
 		p.report(p.done, p.total)
