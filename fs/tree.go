@@ -155,6 +155,18 @@ func freeze(root *bnode, layers []*tarindex.Archive) *ftree {
 type builder struct {
 	layers []*tarindex.Archive
 	root   *bnode
+	// parent's last answer: archives list a directory's entries together.
+	// Replacing a directory node (set) forgets it.
+	lastDir  string
+	lastNode *bnode
+}
+
+// set makes n the child name of dir.
+func (b *builder) set(dir *bnode, name string, n *bnode) {
+	if old := dir.kids[name]; old != nil && old.kids != nil && old != n {
+		b.lastNode = nil
+	}
+	dir.kids[name] = n
 }
 
 // walk returns the node at p, or nil.
@@ -163,7 +175,9 @@ func (b *builder) walk(p string) *bnode {
 	if p == "" {
 		return n
 	}
-	for _, part := range strings.Split(p, "/") {
+	for p != "" {
+		var part string
+		part, p, _ = strings.Cut(p, "/")
 		if n.kids == nil {
 			return nil
 		}
@@ -179,11 +193,17 @@ func (b *builder) walk(p string) *bnode {
 // is replaced, as extraction would.
 func (b *builder) parent(layer int32, p string) *bnode {
 	n := b.root
-	dir := path.Dir(p)
-	if dir == "." {
+	slash := strings.LastIndexByte(p, '/')
+	if slash < 0 {
 		return n
 	}
-	for _, part := range strings.Split(dir, "/") {
+	dir := p[:slash]
+	if b.lastNode != nil && dir == b.lastDir {
+		return b.lastNode
+	}
+	for rest := dir; rest != ""; {
+		var part string
+		part, rest, _ = strings.Cut(rest, "/")
 		k := n.kids[part]
 		if k == nil || k.kids == nil {
 			k = newDirNode(layer, -1)
@@ -191,6 +211,7 @@ func (b *builder) parent(layer int32, p string) *bnode {
 		}
 		n = k
 	}
+	b.lastDir, b.lastNode = dir, n
 	return n
 }
 
@@ -213,7 +234,7 @@ func layerTree(a *tarindex.Archive) (*ftree, []int32) {
 		}
 		if e.Type == tar.TypeLink {
 			if target := b.walk(e.Linkname); target != nil && target.kids == nil && !b.isLink(target) {
-				b.parent(0, e.Name).kids[path.Base(e.Name)] = &bnode{layer: 0, entry: target.entry}
+				b.set(b.parent(0, e.Name), path.Base(e.Name), &bnode{layer: 0, entry: target.entry})
 				continue
 			}
 			dangling = append(dangling, int32(i))
@@ -241,10 +262,10 @@ func (b *builder) put(layer, i int32, e *tarindex.Entry) *bnode {
 			return old
 		}
 		n := newDirNode(layer, i)
-		dir.kids[name] = n
+		b.set(dir, name, n)
 		return n
 	}
 	n := &bnode{layer: layer, entry: i}
-	dir.kids[name] = n
+	b.set(dir, name, n)
 	return n
 }
