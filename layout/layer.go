@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 
@@ -43,17 +45,15 @@ func (s *Source) openLayer(ctx context.Context, desc ocispec.Descriptor) (*tarin
 	if err != nil {
 		return nil, fmt.Errorf("layer %s: %w", desc.Digest, err)
 	}
-	// Small layers are hashed before use. A large compressed one is hashed
-	// during the pass that indexes it, which reads it whole anyway.
+	// Every layer is checked against its digest before it is served, once
+	// per unchanged source: a stamp in the cache remembers it. A compressed
+	// layer is hashed during the pass that indexes it, which reads it
+	// whole anyway; any other is hashed on its own.
+	stamp := s.stampKey(desc.Digest)
+	check := desc.Digest.Algorithm().Available() && (stamp == "" || !s.cache.Stamped(stamp))
 	var verify tarindex.Verifier
-	if desc.Digest.Algorithm().Available() {
-		if size <= verifyInline {
-			if err := verifyReader(desc.Digest, io.NewSectionReader(r, 0, size)); err != nil {
-				return nil, fmt.Errorf("layer %s: %w", desc.Digest, err)
-			}
-		} else {
-			verify = desc.Digest.Verifier()
-		}
+	if check {
+		verify = desc.Digest.Verifier()
 	}
 	ctx = tarindex.WithLimit(ctx, s.opts.limit(size))
 	a, err := tarindex.Open(ctx, r, size, desc.Digest.String(), tarindex.Options{Cache: s.cache, Progress: s.progress("layer " + desc.Digest.Encoded()[:12]), Verify: verify})
@@ -63,10 +63,38 @@ func (s *Source) openLayer(ctx context.Context, desc ocispec.Descriptor) (*tarin
 	if err != nil {
 		return nil, fmt.Errorf("layer %s: %w", desc.Digest, err)
 	}
+	if check {
+		if !a.Verified {
+			if err := verifyReader(desc.Digest, io.NewSectionReader(r, 0, size)); err != nil {
+				return nil, fmt.Errorf("layer %s: %w", desc.Digest, err)
+			}
+		}
+		if stamp != "" {
+			s.cache.Stamp(stamp)
+		}
+	}
 	for _, w := range a.Warnings {
 		s.warn("layer %s: %s", desc.Digest, w)
 	}
 	return a, nil
+}
+
+// stampKey names "blob d, where this source keeps it, unchanged since":
+// the outer tarball's identity, or the blob file's own in a directory.
+// "" when it cannot be told.
+func (s *Source) stampKey(d digest.Digest) string {
+	if s.archiveKey != "" {
+		return "verified-" + s.archiveKey + "-" + d.Encoded()
+	}
+	if s.st.dir == "" || d.Validate() != nil {
+		return ""
+	}
+	p := filepath.Join(s.st.dir, filepath.FromSlash(blobPath(d)))
+	st, err := os.Stat(p)
+	if err != nil {
+		return ""
+	}
+	return "verified-" + fileKey(p, st)
 }
 
 func verifyReader(d digest.Digest, r io.Reader) error {

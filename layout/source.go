@@ -78,7 +78,6 @@ const (
 	maxJSON      = 64 << 20 // index.json, manifest.json
 	maxBlobJSON  = 16 << 20 // a manifest, index or config blob
 	maxNesting   = 32       // index -> index -> ... depth
-	verifyInline = 64 << 20 // layers up to this size are hashed when indexed
 )
 
 // Source is an opened image source. It is safe for concurrent use.
@@ -98,6 +97,9 @@ type Source struct {
 	st    *store
 	opts  Options
 	cache *tarindex.Cache
+	// archiveKey identifies the unchanged outer tarball (path, size, mtime,
+	// inode), for stamps of what was verified in it; "" for directories.
+	archiveKey string
 
 	// layerDigests memoizes the digests of docker save layer files, by
 	// store identity, while manifest.json is read.
@@ -156,6 +158,7 @@ func (s *Source) openArchive(ctx context.Context, r io.ReaderAt, size int64, key
 	}
 	s.Kind = KindOCIArchive
 	s.st = newTarStore(a)
+	s.archiveKey = key
 	return nil
 }
 

@@ -215,3 +215,22 @@ func (c *Cache) warn(err error) {
 		c.Warn(fmt.Sprintf("index cache: %v (going on without it)", err))
 	}
 }
+
+// Stamped reports whether key was stamped: a fact recorded once, such as
+// "this blob of this unchanged file matched its digest".
+func (c *Cache) Stamped(key string) bool {
+	if c == nil {
+		return false
+	}
+	_, err := os.Stat(c.path("stamp", key))
+	return err == nil
+}
+
+// Stamp records key; a failure only means the fact is checked again.
+func (c *Cache) Stamp(key string) {
+	if c != nil {
+		if err := writeAtomic(c.path("stamp", key), nil); err != nil {
+			c.warn(err)
+		}
+	}
+}

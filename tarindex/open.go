@@ -16,7 +16,10 @@ import (
 type Archive struct {
 	*Index
 	// Data is the uncompressed archive: entry offsets point into it.
-	Data        io.ReaderAt
+	Data io.ReaderAt
+	// Verified is true when Options.Verify was applied to a whole pass
+	// over the stream and matched (not when the index came from the cache).
+	Verified    bool
 	Compression Compression
 }
 
@@ -154,9 +157,10 @@ func (o Options) openGzip(ctx context.Context, r io.ReaderAt, size int64, key st
 	if err != nil {
 		return nil, err
 	}
+	verified := o.Verify != nil
 	o.stored(ix, o.Cache.storeBinary("zran", key, zp))
 	o.stored(ix, o.Cache.StoreIndex(key, ix))
-	return &Archive{Index: ix, Data: zran.NewReader(zp, r, zran.ReaderOptions{Cache: spanCache})}, nil
+	return &Archive{Index: ix, Data: zran.NewReader(zp, r, zran.ReaderOptions{Cache: spanCache}), Verified: verified}, nil
 }
 
 // buildGzip inflates the stream once, feeding the tar indexer and the
