@@ -75,9 +75,9 @@ func (o Options) limit(size int64) int64 {
 
 // Limits on what is parsed whole.
 const (
-	maxJSON      = 64 << 20 // index.json, manifest.json
-	maxBlobJSON  = 16 << 20 // a manifest, index or config blob
-	maxNesting   = 32       // index -> index -> ... depth
+	maxJSON     = 64 << 20 // index.json, manifest.json
+	maxBlobJSON = 16 << 20 // a manifest, index or config blob
+	maxNesting  = 32       // index -> index -> ... depth
 )
 
 // Source is an opened image source. It is safe for concurrent use.
