@@ -175,7 +175,8 @@ func (t *tree) layerRoot(desc ocispec.Descriptor) *treeRoot {
 		if err != nil {
 			return nil, err
 		}
-		return s.tree, nil
+		tree, _ := s.layerTree()
+		return tree, nil
 	})
 }
 
@@ -215,13 +216,24 @@ func (t *tree) mergedTree(layers []ocispec.Descriptor) (*ftree, error) {
 	}
 	wg.Wait()
 	archives := make([]*tarindex.Archive, len(layers))
-	trees := make([]*ftree, len(layers))
-	dangling := make([][]int32, len(layers))
 	for i, s := range slots {
 		if errs[i] != nil {
 			return nil, fmt.Errorf("rootfs: %w", errs[i])
 		}
-		archives[i], trees[i], dangling[i] = s.archive, s.tree, s.dangling
+		archives[i] = s.archive
 	}
-	return mergeLayers(archives, trees, dangling), nil
+	key := treeKey(layers)
+	if ft, ok := loadTree(archives, key); ok {
+		return ft, nil
+	}
+	trees := make([]*ftree, len(layers))
+	dangling := make([][]int32, len(layers))
+	for i, s := range slots {
+		trees[i], dangling[i] = s.layerTree()
+	}
+	ft := mergeLayers(archives, trees, dangling)
+	if err := storeTree(ft, key); err != nil {
+		t.warn(fmt.Sprintf("rootfs cache: %v (going on without it)", err))
+	}
+	return ft, nil
 }

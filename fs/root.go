@@ -180,11 +180,21 @@ func (t *tree) refDir(descs []ocispec.Descriptor, nested []Dirent) *lazyDir {
 
 // layerSlot memoizes a layer's tree, shared by every view of the layer.
 type layerSlot struct {
-	once     sync.Once
-	archive  *tarindex.Archive
+	once    sync.Once
+	archive *tarindex.Archive
+	err     error
+
+	// The layer's own tree is built on first use: a rootfs loaded from
+	// the cache needs none.
+	treeOnce sync.Once
 	tree     *ftree
 	dangling []int32
-	err      error
+}
+
+// layerTree returns the layer's own tree and its dangling hard links.
+func (s *layerSlot) layerTree() (*ftree, []int32) {
+	s.treeOnce.Do(func() { s.tree, s.dangling = layerTree(s.archive) })
+	return s.tree, s.dangling
 }
 
 func (t *tree) layer(desc ocispec.Descriptor) (*layerSlot, error) {
@@ -201,7 +211,6 @@ func (t *tree) layer(desc ocispec.Descriptor) (*layerSlot, error) {
 			t.warn(s.err.Error())
 			return
 		}
-		s.tree, s.dangling = layerTree(s.archive)
 	})
 	return s, s.err
 }

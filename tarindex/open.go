@@ -21,6 +21,9 @@ type Archive struct {
 	// over the stream and matched (not when the index came from the cache).
 	Verified    bool
 	Compression Compression
+	// Cache is the cache the archive was opened with (nil for none), for
+	// what callers derive from the index and keep beside it.
+	Cache *Cache
 }
 
 // File returns the file the archive's uncompressed bytes lie in and the
@@ -121,6 +124,7 @@ func Open(ctx context.Context, r io.ReaderAt, size int64, key string, o Options)
 		return nil, err
 	}
 	a.Compression = comp
+	a.Cache = o.Cache
 	return a, nil
 }
 
