@@ -3,6 +3,7 @@ package fs
 import (
 	"fmt"
 	iofs "io/fs"
+	"runtime/debug"
 	"strings"
 	"sync"
 
@@ -235,5 +236,9 @@ func (t *tree) mergedTree(layers []ocispec.Descriptor) (*ftree, error) {
 	if err := storeTree(ft, key); err != nil {
 		t.warn(fmt.Sprintf("rootfs cache: %v (going on without it)", err))
 	}
+	// The merge leaves its map-based builders as garbage, as large as the
+	// tree: hand the memory back now rather than when the scavenger gets
+	// to it, so a daemon's RSS is what it keeps.
+	go debug.FreeOSMemory()
 	return ft, nil
 }

@@ -135,3 +135,52 @@ func BenchmarkReadDir(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkWarmMount is a warm mount's work for a rootfs of n entries:
+// load the three layer indexes and the merged tree from the cache. It
+// reports the heap they keep per entry: the daemon's RSS beyond its fixed
+// cost and the kernel's inodes.
+func BenchmarkWarmMount(b *testing.B) {
+	for _, n := range sizes {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			c := &tarindex.Cache{Dir: b.TempDir()}
+			layers := synthLayers(n)
+			trees := make([]*ftree, len(layers))
+			dangling := make([][]int32, len(layers))
+			for i, a := range layers {
+				a.Cache = c
+				trees[i], dangling[i] = layerTree(a)
+				if err := c.StoreIndex(fmt.Sprint(i), a.Index); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := storeTree(mergeLayers(layers, trees, dangling), "rootfs"); err != nil {
+				b.Fatal(err)
+			}
+			layers, trees, dangling = nil, nil, nil
+			var kept uint64
+			for b.Loop() {
+				runtime.GC()
+				var m0, m1 runtime.MemStats
+				runtime.ReadMemStats(&m0)
+				loaded := make([]*tarindex.Archive, 3)
+				for i := range loaded {
+					ix, ok := c.LoadIndex(fmt.Sprint(i))
+					if !ok {
+						b.Fatal("no index")
+					}
+					loaded[i] = &tarindex.Archive{Index: ix, Cache: c}
+				}
+				t, ok := loadTree(loaded, "rootfs")
+				if !ok {
+					b.Fatal("no tree")
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&m1)
+				kept = m1.HeapAlloc - m0.HeapAlloc
+				runtime.KeepAlive(t)
+			}
+			b.ReportMetric(float64(kept)/float64(n), "heapB/entry")
+		})
+	}
+}

@@ -21,11 +21,12 @@ const (
 	rowSeq   = "sequential read of a large file (s)"
 	rowRand  = "2,000 × 4 KiB random reads of it (s)"
 	rowCp    = "cp -a rootfs to /dev/shm (s)"
+	rowRSS0  = "peak RSS after warm mount + stat (MB)"
 	rowRSS   = "peak RSS of the daemon (MB)"
 	rowCount = "entries find sees"
 )
 
-var rows = []string{rowCold, rowWarm, rowFind, rowCat, rowSeq, rowRand, rowCp, rowRSS, rowCount}
+var rows = []string{rowCold, rowWarm, rowFind, rowCat, rowSeq, rowRand, rowCp, rowRSS0, rowRSS, rowCount}
 
 // Columns.
 const (
@@ -108,6 +109,9 @@ func run(c config) {
 		}
 		for range c.runs {
 			res.addDur(rowWarm, s.col, mountOnce())
+			if pid := daemonPid("layoutfs", mnt); pid != 0 {
+				res.add(rowRSS0, s.col, float64(vmHWM(pid))/1e6)
+			}
 			unmount(mnt)
 		}
 		for range c.runs {
@@ -301,6 +305,46 @@ func report(c config, g genResult, res results) {
 		}
 		b.WriteString("\n")
 	}
+	b.WriteString("\nTargets of issue 4 (layoutfs docker-save):\n\n")
+	med := func(row, col string) float64 {
+		if v := res[row][col]; len(v) > 0 {
+			return median(v)
+		}
+		return 0
+	}
+	check := func(what string, ok bool, got string) {
+		mark := "MISSED"
+		if ok {
+			mark = "met"
+		}
+		fmt.Fprintf(&b, "- %s: %s (%s)\n", what, got, mark)
+	}
+	lfs := func(row string) float64 { return med(row, colDocker) }
+	if cold, tar := lfs(rowCold), med(rowCold, colTar); cold > 0 && tar > 0 {
+		check("mount to first stat, cold, <= 1 s and <= 5% of tar -x", cold <= 1 && cold <= 0.05*tar, fmt.Sprintf("%.2f s, %.1f%% of tar -x", cold, cold/tar*100))
+	}
+	if w := lfs(rowWarm); w > 0 {
+		check("mount to first stat, warm, <= 100 ms", w <= 0.1, fmt.Sprintf("%.0f ms", w*1000))
+	}
+	for _, r := range []struct {
+		row   string
+		limit float64
+		what  string
+	}{{rowFind, 1.5, "find <= 1.5x the extracted tree"}, {rowCat, 2, "1,000 cats <= 2x the extracted tree"}} {
+		if l, x := lfs(r.row), med(r.row, colTar); l > 0 && x > 0 {
+			check(r.what, l <= r.limit*x, fmt.Sprintf("%.1fx", l/x))
+		}
+	}
+	if l, d := lfs(rowSeq), med(rowSeq, colDD); l > 0 && d > 0 {
+		check("sequential read >= 70% of dd", d/l >= 0.7, fmt.Sprintf("%.0f%%", d/l*100))
+	}
+	if l, x := lfs(rowCp), med(rowCold, colTar); l > 0 && x > 0 {
+		check("cp -a rootfs <= 1.5x tar -x of the layers", l <= 1.5*x, fmt.Sprintf("%.1fx", l/x))
+	}
+	if r := lfs(rowRSS); r > 0 {
+		limit := 40 + 250*float64(g.Entries)/1e6
+		check(fmt.Sprintf("daemon peak RSS <= 40 MB + 250 B/entry = %.0f MB", limit), r <= limit, fmt.Sprintf("%.0f MB after all the runs above, cp -a included", r))
+	}
 	b.WriteString("\nSequential read throughput: ")
 	for _, col := range []string{colDocker, colGzip, colDir, colTar, colAM, colDD} {
 		if v := res[rowSeq][col]; len(v) > 0 {
@@ -316,6 +360,12 @@ func report(c config, g genResult, res results) {
 		b.WriteString("\n**archivemount was not installed: its column is empty.**\n")
 	}
 	fmt.Print(b.String())
+	// Hand-written notes (what each change bought, what is left) follow
+	// the generated table.
+	if notes, err := os.ReadFile(filepath.Join("scripts", "bench", "NOTES.md")); err == nil {
+		b.WriteString("\n")
+		b.Write(notes)
+	}
 	must(os.WriteFile(c.out, []byte(b.String()), 0o644))
 	logf("wrote %s", c.out)
 }
