@@ -181,25 +181,11 @@ func (t *tree) layerRoot(desc ocispec.Descriptor) *treeRoot {
 	})
 }
 
-// rootfsSlot memoizes an image's merged tree, shared by its views under
-// tags/ and manifests/.
-type rootfsSlot struct {
-	once sync.Once
-	tree *ftree
-	err  error
-}
-
+// rootfsRoot is an image's merged tree; its views under tags/ and
+// manifests/ share one.
 func (t *tree) rootfsRoot(image digest.Digest, layers []ocispec.Descriptor) *treeRoot {
 	return t.newTreeRoot(func() (*ftree, error) {
-		t.mu.Lock()
-		s, ok := t.roots[image]
-		if !ok {
-			s = &rootfsSlot{}
-			t.roots[image] = s
-		}
-		t.mu.Unlock()
-		s.once.Do(func() { s.tree, s.err = t.mergedTree(layers) })
-		return s.tree, s.err
+		return t.roots.Get(image, func() (*ftree, error) { return t.mergedTree(layers) })
 	})
 }
 

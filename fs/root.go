@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/layoutfs/layoutfs/internal/memo"
 	"github.com/layoutfs/layoutfs/layout"
 	"github.com/layoutfs/layoutfs/tarindex"
 	digest "github.com/opencontainers/go-digest"
@@ -28,14 +29,13 @@ type tree struct {
 	mtime time.Time
 	warn  func(string)
 
-	mu     sync.Mutex
-	layers map[digest.Digest]*layerSlot
-	roots  map[digest.Digest]*rootfsSlot
+	layers memo.Map[digest.Digest, *layerSlot]
+	roots  memo.Map[digest.Digest, *ftree] // merged trees, by image
 }
 
 // New returns the root directory of the SPEC.md tree of src.
 func New(src *layout.Source, o Options) Dir {
-	t := &tree{src: src, warn: o.Warn, layers: map[digest.Digest]*layerSlot{}, roots: map[digest.Digest]*rootfsSlot{}}
+	t := &tree{src: src, warn: o.Warn}
 	if t.warn == nil {
 		t.warn = func(string) {}
 	}
@@ -178,14 +178,12 @@ func (t *tree) refDir(descs []ocispec.Descriptor, nested []Dirent) *lazyDir {
 	})
 }
 
-// layerSlot memoizes a layer's tree, shared by every view of the layer.
+// layerSlot is a layer's index and, built on first use, its own tree (a
+// rootfs loaded from the cache needs none). Every view of the layer shares
+// it.
 type layerSlot struct {
-	once    sync.Once
 	archive *tarindex.Archive
-	err     error
 
-	// The layer's own tree is built on first use: a rootfs loaded from
-	// the cache needs none.
 	treeOnce sync.Once
 	tree     *ftree
 	dangling []int32
@@ -198,19 +196,12 @@ func (s *layerSlot) layerTree() (*ftree, []int32) {
 }
 
 func (t *tree) layer(desc ocispec.Descriptor) (*layerSlot, error) {
-	t.mu.Lock()
-	s, ok := t.layers[desc.Digest]
-	if !ok {
-		s = &layerSlot{}
-		t.layers[desc.Digest] = s
-	}
-	t.mu.Unlock()
-	s.once.Do(func() {
-		s.archive, s.err = t.src.Layer(context.Background(), desc)
-		if s.err != nil {
-			t.warn(s.err.Error())
-			return
+	return t.layers.Get(desc.Digest, func() (*layerSlot, error) {
+		a, err := t.src.Layer(context.Background(), desc)
+		if err != nil {
+			t.warn(err.Error())
+			return nil, err
 		}
+		return &layerSlot{archive: a}, nil
 	})
-	return s, s.err
 }

@@ -8,36 +8,19 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 
 	"github.com/layoutfs/layoutfs/tarindex"
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// layerSlot memoizes one layer's index, so concurrent first lookups index it
-// once.
-type layerSlot struct {
-	once sync.Once
-	a    *tarindex.Archive
-	err  error
-}
-
 // Layer returns the indexed tar of a layer blob. It is built on first use
 // (or loaded from the cache) and shared by every image that has the layer.
 func (s *Source) Layer(ctx context.Context, desc ocispec.Descriptor) (*tarindex.Archive, error) {
-	s.mu.Lock()
-	slot, ok := s.layers[desc.Digest]
-	if !ok {
-		slot = &layerSlot{}
-		s.layers[desc.Digest] = slot
-	}
-	s.mu.Unlock()
-	slot.once.Do(func() {
-		// The first caller's cancellation must not poison the slot for the others.
-		slot.a, slot.err = s.openLayer(context.WithoutCancel(ctx), desc)
+	return s.layers.Get(desc.Digest, func() (*tarindex.Archive, error) {
+		// The first caller's cancellation must not poison the layer for the others.
+		return s.openLayer(context.WithoutCancel(ctx), desc)
 	})
-	return slot.a, slot.err
 }
 
 func (s *Source) openLayer(ctx context.Context, desc ocispec.Descriptor) (*tarindex.Archive, error) {

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/layoutfs/layoutfs/internal/memo"
 	"github.com/layoutfs/layoutfs/tarindex"
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -107,7 +108,7 @@ type Source struct {
 
 	mu     sync.Mutex
 	blobs  map[digest.Digest][]byte // parsed JSON blobs, by digest
-	layers map[digest.Digest]*layerSlot
+	layers memo.Map[digest.Digest, *tarindex.Archive]
 	warned map[string]bool
 }
 
@@ -136,7 +137,7 @@ func OpenReaderAt(ctx context.Context, r io.ReaderAt, size int64, name string, o
 }
 
 func newSource(path string, o Options) *Source {
-	s := &Source{Path: path, opts: o, Files: map[string][]byte{}, blobs: map[digest.Digest][]byte{}, layers: map[digest.Digest]*layerSlot{}, warned: map[string]bool{}}
+	s := &Source{Path: path, opts: o, Files: map[string][]byte{}, blobs: map[digest.Digest][]byte{}, warned: map[string]bool{}}
 	if o.CacheDir != "" {
 		s.cache = &tarindex.Cache{Dir: o.CacheDir, Warn: func(m string) { s.warn("%s", m) }}
 	}

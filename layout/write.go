@@ -156,7 +156,7 @@ func openFresh(ctx context.Context, path string, o Options) (*Source, error) {
 // methods (Tag, Untag, Rename, PutBlob, GC) without reading it: each write
 // reads the source under its lock anyway. Its read methods serve nothing.
 func OpenForWrite(path string, o Options) *Source {
-	return &Source{Path: path, opts: o, Files: map[string][]byte{}, blobs: map[digest.Digest][]byte{}, layers: map[digest.Digest]*layerSlot{}, warned: map[string]bool{}}
+	return &Source{Path: path, opts: o, Files: map[string][]byte{}, blobs: map[digest.Digest][]byte{}, warned: map[string]bool{}}
 }
 
 // close lets go of the open files of a source opened for one write.
