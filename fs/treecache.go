@@ -1,11 +1,11 @@
 package fs
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/layoutfs/layoutfs/internal/binfmt"
 	"unsafe"
 
 	"github.com/layoutfs/layoutfs/tarindex"
@@ -65,10 +65,7 @@ func storeTree(t *ftree, key string) error {
 		b = binary.AppendVarint(b, int64(n.nkids))
 		b = binary.AppendUvarint(b, uint64(n.nlink))
 	}
-	sum := sha256.Sum256(b)
-	out := make([]byte, 0, len(treeMagic)+1+len(b)+len(sum))
-	out = append(append(append(append(out, treeMagic...), treeCacheVersion), b...), sum[:]...)
-	return c.Store("rootfs", key, out)
+	return c.Store("rootfs", key, binfmt.Seal(treeMagic, treeCacheVersion, b))
 }
 
 func loadTree(layers []*tarindex.Archive, key string) (*ftree, bool) {
@@ -91,24 +88,21 @@ func loadTree(layers []*tarindex.Archive, key string) (*ftree, bool) {
 var errTree = errors.New("bad rootfs cache entry")
 
 func decodeTree(b []byte, layers []*tarindex.Archive) (*ftree, error) {
-	if !bytes.HasPrefix(b, treeMagic) || len(b) < len(treeMagic)+1+sha256.Size || b[len(treeMagic)] != treeCacheVersion {
+	body, ok := binfmt.Unseal(treeMagic, treeCacheVersion, b)
+	if !ok {
 		return nil, errTree
 	}
-	body, sum := b[len(treeMagic)+1:len(b)-sha256.Size], b[len(b)-sha256.Size:]
-	if got := sha256.Sum256(body); !bytes.Equal(got[:], sum) {
-		return nil, errTree
-	}
-	d := &treeDecoder{b: body}
-	if d.uvarint() != uint64(len(layers)) {
+	d := &binfmt.Decoder{B: body}
+	if d.Uvarint() != uint64(len(layers)) {
 		return nil, errTree
 	}
 	for _, a := range layers {
-		if d.uvarint() != uint64(len(a.Entries)) || d.uvarint() != uint64(a.Size) {
+		if d.Uvarint() != uint64(len(a.Entries)) || d.Uvarint() != uint64(a.Size) {
 			return nil, errTree
 		}
 	}
-	nn, total := d.uvarint(), d.uvarint()
-	if d.err != nil || nn == 0 || nn > uint64(len(d.b)) || total > uint64(len(d.b)) {
+	nn, total := d.Uvarint(), d.Uvarint()
+	if d.Err != nil || nn == 0 || nn > uint64(len(d.B)) || total > uint64(len(d.B)) {
 		return nil, errTree
 	}
 	t := &ftree{layers: layers, nodes: make([]fnode, nn)}
@@ -122,21 +116,21 @@ func decodeTree(b []byte, layers []*tarindex.Archive) (*ftree, error) {
 	names := make([]byte, 0, total)
 	for i := range t.nodes {
 		n := &t.nodes[i]
-		l := d.uvarint()
-		if d.err != nil || l > uint64(len(d.b)) || uint64(len(names))+l > total {
+		l := d.Uvarint()
+		if d.Err != nil || l > uint64(len(d.B)) || uint64(len(names))+l > total {
 			return nil, errTree
 		}
 		if l > 0 {
 			start := len(names)
-			names = append(names, d.b[:l]...)
+			names = append(names, d.B[:l]...)
 			n.name = unsafe.String(&names[start], int(l))
-			d.b = d.b[l:]
+			d.B = d.B[l:]
 		}
-		n.layer, n.entry = int32(d.varint()), int32(d.varint())
-		n.first, n.nkids = int32(d.varint()), int32(d.varint())
-		n.nlink = uint32(d.uvarint())
-		if d.err != nil {
-			return nil, d.err
+		n.layer, n.entry = int32(d.Varint()), int32(d.Varint())
+		n.first, n.nkids = int32(d.Varint()), int32(d.Varint())
+		n.nlink = uint32(d.Uvarint())
+		if d.Err != nil {
+			return nil, d.Err
 		}
 		// Everything a view will index with must be in range.
 		if n.layer < 0 || int(n.layer) >= len(layers) || n.entry < -1 || int64(n.entry) >= int64(len(layers[n.layer].Entries)) ||
@@ -147,39 +141,8 @@ func decodeTree(b []byte, layers []*tarindex.Archive) (*ftree, error) {
 			return nil, errTree // children come after their directory: no cycles
 		}
 	}
-	if len(d.b) != 0 || t.nodes[0].nkids < 0 {
+	if len(d.B) != 0 || t.nodes[0].nkids < 0 {
 		return nil, errTree
 	}
 	return t, nil
-}
-
-type treeDecoder struct {
-	b   []byte
-	err error
-}
-
-func (d *treeDecoder) uvarint() uint64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.err = errTree
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *treeDecoder) varint() int64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.err = errTree
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
 }

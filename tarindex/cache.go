@@ -1,10 +1,9 @@
 package tarindex
 
 import (
-	"bytes"
-	"crypto/sha256"
 	"errors"
 	"fmt"
+	"github.com/layoutfs/layoutfs/internal/binfmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -63,29 +62,16 @@ func (c *Cache) StoreIndex(key string, ix *Index) error {
 	return writeAtomic(c.path("index", key), b)
 }
 
-// encodeIndex lays out magic, version, body (codec.go), sha256 of the body.
+// encodeIndex seals the body (codec.go) in the cache frame.
 func encodeIndex(ix *Index) ([]byte, error) {
-	body := encodeBody(ix)
-	out := make([]byte, 0, len(cacheMagic)+1+len(body)+sha256.Size)
-	out = append(out, cacheMagic...)
-	out = append(out, cacheVersion)
-	out = append(out, body...)
-	sum := sha256.Sum256(body)
-	return append(out, sum[:]...), nil
+	return binfmt.Seal(cacheMagic, cacheVersion, encodeBody(ix)), nil
 }
 
 var errBadCache = errors.New("tarindex: bad cache entry")
 
 func decodeIndex(b []byte) (*Index, error) {
-	if !bytes.HasPrefix(b, cacheMagic) || len(b) < len(cacheMagic)+1+sha256.Size {
-		return nil, errBadCache
-	}
-	b = b[len(cacheMagic):]
-	if b[0] != cacheVersion {
-		return nil, errBadCache
-	}
-	body, sum := b[1:len(b)-sha256.Size], b[len(b)-sha256.Size:]
-	if got := sha256.Sum256(body); !bytes.Equal(got[:], sum) {
+	body, ok := binfmt.Unseal(cacheMagic, cacheVersion, b)
+	if !ok {
 		return nil, errBadCache
 	}
 	ix, err := decodeBody(body)

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/layoutfs/layoutfs/internal/binfmt"
 	"maps"
 	"slices"
 	"unsafe"
@@ -111,45 +112,16 @@ func appendLen(b []byte, isNil bool, n int) []byte {
 	return binary.AppendUvarint(b, uint64(n)+1)
 }
 
-var errShort = errors.New("truncated")
+var errShort = binfmt.ErrShort
 
-// decoder reads the body with a sticky error, as archive/tar's parser does.
-type decoder struct {
-	b   []byte
-	err error
-}
-
-func (d *decoder) uvarint() uint64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.err = errShort
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) varint() int64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.err = errShort
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
+// decoder reads the body; binfmt.Decoder gives it its sticky error.
+type decoder struct{ binfmt.Decoder }
 
 // count reads a length that must fit in what is left, at min bytes each.
 func (d *decoder) count(min int) int {
-	v := d.uvarint()
-	if v > uint64(len(d.b)/min) {
-		d.err = errShort
+	v := d.Uvarint()
+	if v > uint64(len(d.B)/min) {
+		d.Err = errShort
 		return 0
 	}
 	return int(v)
@@ -157,41 +129,31 @@ func (d *decoder) count(min int) int {
 
 // length reads what appendLen wrote: ok is false for nil.
 func (d *decoder) length(min int) (int, bool) {
-	v := d.uvarint()
+	v := d.Uvarint()
 	if v == 0 {
 		return 0, false
 	}
-	if v-1 > uint64(len(d.b)/min) {
-		d.err = errShort
+	if v-1 > uint64(len(d.B)/min) {
+		d.Err = errShort
 		return 0, false
 	}
 	return int(v - 1), true
 }
 
-func (d *decoder) bytes(n int) []byte {
-	if d.err != nil || n > len(d.b) {
-		d.err = errShort
-		return nil
-	}
-	p := d.b[:n:n]
-	d.b = d.b[n:]
-	return p
-}
-
 func (d *decoder) byte1() byte {
-	p := d.bytes(1)
+	p := d.Bytes(1)
 	if p == nil {
 		return 0
 	}
 	return p[0]
 }
 
-func (d *decoder) string() string { return string(d.bytes(d.count(1))) }
+func (d *decoder) string() string { return string(d.Bytes(d.count(1))) }
 
 func decodeBody(body []byte) (*Index, error) {
-	d := &decoder{b: body}
-	ix := &Index{Size: int64(d.uvarint())}
-	total := d.uvarint()
+	d := &decoder{binfmt.Decoder{B: body}}
+	ix := &Index{Size: int64(d.Uvarint())}
+	total := d.Uvarint()
 	if total > 1<<40 {
 		return nil, errShort
 	}
@@ -202,8 +164,8 @@ func decodeBody(body []byte) (*Index, error) {
 		}
 	}
 	n, ok := d.length(11)
-	if d.err != nil {
-		return nil, d.err
+	if d.Err != nil {
+		return nil, d.Err
 	}
 	if ok {
 		ix.Entries = make([]Entry, n)
@@ -214,10 +176,10 @@ func decodeBody(body []byte) (*Index, error) {
 	prevStart, prevLen, prevOff := 0, 0, int64(0)
 	for i := range ix.Entries {
 		e := &ix.Entries[i]
-		shared := int(d.uvarint())
-		suffix := d.bytes(d.count(1))
-		if d.err != nil {
-			return nil, d.err
+		shared := int(d.Uvarint())
+		suffix := d.Bytes(d.count(1))
+		if d.Err != nil {
+			return nil, d.Err
 		}
 		if shared > prevLen || len(names)+shared+len(suffix) > cap(names) {
 			return nil, fmt.Errorf("name of entry %d: %w", i, errShort)
@@ -231,21 +193,21 @@ func decodeBody(body []byte) (*Index, error) {
 		prevStart, prevLen = start, len(names)-start
 		e.Type = d.byte1()
 		flags := d.byte1()
-		e.Mode = d.varint()
-		e.Uid = int(d.varint())
-		e.Gid = int(d.varint())
-		e.Size = d.varint()
-		e.ModTime = d.varint()
-		e.Offset = prevOff + d.varint()
-		e.Header = e.Offset + d.varint()
+		e.Mode = d.Varint()
+		e.Uid = int(d.Varint())
+		e.Gid = int(d.Varint())
+		e.Size = d.Varint()
+		e.ModTime = d.Varint()
+		e.Offset = prevOff + d.Varint()
+		e.Header = e.Offset + d.Varint()
 		prevOff = e.Offset
 		e.Sparse = flags&flagSparse != 0
 		if flags&flagLink != 0 {
 			e.Linkname = d.string()
 		}
 		if flags&flagDev != 0 {
-			e.Devmajor = d.varint()
-			e.Devminor = d.varint()
+			e.Devmajor = d.Varint()
+			e.Devminor = d.Varint()
 		}
 		if flags&flagXattrs != 0 {
 			nx := d.count(2)
@@ -255,11 +217,11 @@ func decodeBody(body []byte) (*Index, error) {
 				e.Xattrs[k] = d.string()
 			}
 		}
-		if d.err != nil {
-			return nil, d.err
+		if d.Err != nil {
+			return nil, d.Err
 		}
 	}
-	if len(d.b) != 0 {
+	if len(d.B) != 0 {
 		return nil, errors.New("trailing bytes")
 	}
 	return ix, nil
