@@ -110,6 +110,11 @@ func Mount(root lfs.Dir, mountpoint string, o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	unlock, err := lockMountpoint(mountpoint, mnt)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	direct := os.Geteuid() == 0
 	srv, err := mountWith(root, mnt, o, direct)
 	if direct && errors.Is(err, syscall.EPERM) && haveFusermount() {
@@ -262,6 +267,40 @@ func checkMountpoint(mountpoint string) (string, error) {
 		return "", fmt.Errorf("mountpoint %s: busy: already a mount point", mountpoint)
 	}
 	return mnt, nil
+}
+
+// lockMountpoint closes the window between checkMountpoint and mount(2),
+// in which several mounts started at once would all find the directory
+// free and stack on it. It takes an exclusive flock on the directory and
+// then looks in mountinfo again: a mount that won the lock and finished
+// first is seen there. A mount that opened the directory after the
+// winner mounted locks the winner's root instead, and mountinfo turns it
+// away the same way.
+func lockMountpoint(mountpoint, mnt string) (unlock func(), err error) {
+	fd, err := syscall.Open(mnt, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("mountpoint %s: %w", mountpoint, err)
+	}
+	unlock = func() { syscall.Close(fd) }
+	for {
+		err = syscall.Flock(fd, syscall.LOCK_EX|syscall.LOCK_NB)
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	switch {
+	case err == syscall.EWOULDBLOCK:
+		unlock()
+		return nil, fmt.Errorf("mountpoint %s: busy: another mount is being made on it", mountpoint)
+	case err != nil:
+		// A filesystem without flock: mount without the guard, as before.
+		return unlock, nil
+	}
+	if m, mounted, err := findMount(mnt); err == nil && mounted {
+		unlock()
+		return nil, fmt.Errorf("mountpoint %s: busy: already a mount point (%s)", mountpoint, m.fstype)
+	}
+	return unlock, nil
 }
 
 // sameDevAsParent reports whether dir is on the same device as its
