@@ -1,4 +1,3 @@
-
 package tests
 
 // Hostile inputs that still break layoutfs, kept out of the normal run
