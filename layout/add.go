@@ -25,6 +25,14 @@ type NewBlob struct {
 // index.json as given (with name as its ref name). A legacy docker save
 // cannot take new images this way (ErrUnsupported).
 func (s *Source) AddAndTag(ctx context.Context, blobs []NewBlob, desc ocispec.Descriptor, name string) error {
+	return s.addAndTag(ctx, blobs, desc, name, nil)
+}
+
+// addAndTag is AddAndTag with a hook: edit, when not nil, is called under
+// the lock with the editor of the fresh source, once name points at desc
+// and before any blob is written. It may edit more, or refuse (its error
+// stops the write; nothing is written).
+func (s *Source) addAndTag(ctx context.Context, blobs []NewBlob, desc ocispec.Descriptor, name string, edit func(*editor) error) error {
 	err := s.withLock(ctx, func(fresh *Source, l *writeLock) error {
 		if fresh.Kind == KindDockerLegacy {
 			return fmt.Errorf("%w: adding images to a legacy docker save", ErrUnsupported)
@@ -39,13 +47,18 @@ func (s *Source) AddAndTag(ctx context.Context, blobs []NewBlob, desc ocispec.De
 		if err != nil {
 			return err
 		}
+		e.tagDesc(desc, name)
+		if edit != nil {
+			if err := edit(e); err != nil {
+				return err
+			}
+		}
 		if fresh.st.archive == nil {
 			for _, b := range blobs {
 				if err := putNewBlob(b, func(r io.Reader) error { return putBlobDir(fresh.Path, b.Digest, r) }); err != nil {
 					return err
 				}
 			}
-			e.tagDesc(desc, name)
 			return e.commit(ctx, l)
 		}
 		// A tarball: stage each new blob in a checked temporary file, then
@@ -83,7 +96,6 @@ func (s *Source) AddAndTag(ctx context.Context, blobs []NewBlob, desc ocispec.De
 			add = append(add, newMember{name: blobPath(b.Digest), r: f, size: n})
 		}
 		crashPoint("blob:temp-written")
-		e.tagDesc(desc, name)
 		files, err := e.files()
 		if err != nil {
 			return err
