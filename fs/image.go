@@ -134,7 +134,7 @@ type treeRoot struct {
 }
 
 func (t *tree) newTreeRoot(build func() (*ftree, error)) *treeRoot {
-	return &treeRoot{attr: Attr{Ino: t.ino.one(), Mode: iofs.ModeDir | 0o755, Nlink: 1, Mtime: t.mtime}, build: build, alloc: &t.ino}
+	return &treeRoot{attr: Attr{Ino: t.ino.one(), Mode: iofs.ModeDir | 0o755, Nlink: 1, Mtime: t.mtime}, build: build, alloc: t.ino}
 }
 
 func (r *treeRoot) Attr() Attr { return r.attr }

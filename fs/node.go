@@ -71,3 +71,38 @@ type Xattrer interface {
 type FileSpan interface {
 	Span() (f *os.File, off int64, ok bool)
 }
+
+// Changing is implemented by directories whose entries can change while
+// the tree is served (the root and tags/ of a read-write mount, whose
+// source other writers may change too): a server must not let the kernel
+// cache their listings, or their children's names and attributes, for
+// long.
+type Changing interface {
+	Changing()
+}
+
+// The interfaces below are implemented by directories that take edits.
+// Their errors wrap a syscall.Errno that says what a file system would
+// (EEXIST, ENOTEMPTY, EXDEV, EPERM, ...), or io/fs.ErrNotExist.
+
+// Renamer moves the entry oldName to newName in newDir, replacing what is
+// there unless noReplace.
+type Renamer interface {
+	Rename(oldName string, newDir Dir, newName string, noReplace bool) error
+}
+
+// Remover removes the entry name: a directory (rmdir) when dir is set,
+// anything else (unlink) otherwise.
+type Remover interface {
+	Remove(name string, dir bool) error
+}
+
+// Symlinker makes a symbolic link name pointing at target.
+type Symlinker interface {
+	Symlink(name, target string) (Node, error)
+}
+
+// Mkdirer makes the directory name, owned by uid and gid.
+type Mkdirer interface {
+	Mkdir(name string, perm iofs.FileMode, uid, gid uint32) (Node, error)
+}

@@ -25,7 +25,7 @@ type Options struct {
 // tree holds what the nodes of one source share.
 type tree struct {
 	src   *layout.Source
-	ino   inos
+	ino   *inos
 	mtime time.Time
 	warn  func(string)
 
@@ -35,14 +35,23 @@ type tree struct {
 
 // New returns the root directory of the SPEC.md tree of src.
 func New(src *layout.Source, o Options) Dir {
-	t := &tree{src: src, warn: o.Warn}
+	t := newTree(src, o, new(inos))
+	return t.dir(t.rootEntries)
+}
+
+// newTree returns the shared state of src's tree, numbering its nodes from
+// ino: trees that replace one another in a mount share one numbering, so
+// that no node of a new tree takes a number the kernel still knows for a
+// node of the old.
+func newTree(src *layout.Source, o Options, ino *inos) *tree {
+	t := &tree{src: src, warn: o.Warn, ino: ino}
 	if t.warn == nil {
 		t.warn = func(string) {}
 	}
 	if st, err := os.Stat(src.Path); err == nil {
 		t.mtime = st.ModTime()
 	}
-	return t.dir(t.rootEntries)
+	return t
 }
 
 func (t *tree) dir(fill func() ([]Dirent, error)) *lazyDir {

@@ -13,9 +13,13 @@ import (
 // meaning; we do not use fuse.ToStatus, which compares by equality and
 // turns wrapped errors into ENOSYS.
 func toErrno(err error) syscall.Errno {
+	var errno syscall.Errno
 	switch {
 	case err == nil:
 		return 0
+	case errors.As(err, &errno):
+		// The tree said which (EEXIST, EXDEV, ... of an edit).
+		return errno
 	case errors.Is(err, iofs.ErrNotExist):
 		return syscall.ENOENT
 	case errors.Is(err, iofs.ErrPermission):

@@ -56,8 +56,11 @@ type Options struct {
 	// (as non-root it needs user_allow_other in /etc/fuse.conf).
 	AllowOther bool
 	// Options are extra mount options, as given to -o and split at commas.
-	// "ro" is accepted and implied; "rw" is refused.
+	// "ro" is accepted and implied unless Writable; "rw" is refused.
 	Options []string
+	// Writable mounts read-write: the tree's directories that take edits
+	// (fs.Renamer, fs.Remover, ...) get them; the rest answers EROFS.
+	Writable bool
 	// Logger receives errors the kernel only sees as EIO, and handler
 	// panics. Nil means log.Default().
 	Logger *log.Logger
@@ -158,7 +161,7 @@ func mountWith(root lfs.Dir, mnt string, o Options, direct bool) (*Server, error
 		// with the tree and no child can alias the root's default Ino 1.
 		opts.RootStableAttr = &fusefs.StableAttr{Ino: ino}
 	}
-	srv, err := fusefs.Mount(mnt, &node{n: root, m: &shared{log: opts.Logger}}, opts)
+	srv, err := fusefs.Mount(mnt, &node{n: root, m: &shared{log: opts.Logger, writable: o.Writable}}, opts)
 	if err != nil {
 		return nil, explainMountErr(err, direct)
 	}
@@ -173,6 +176,12 @@ func fuseOptions(o Options, direct bool) (*fusefs.Options, error) {
 		logger = log.Default()
 	}
 	entry, attr, negative := entryTimeout, attrTimeout, negativeTimeout
+	if o.Writable {
+		// go-fuse gives every miss the same timeout, and in a writable
+		// mount a miss in tags/ may be filled by another writer at any
+		// time.
+		negative = changingTimeout
+	}
 	opts := &fusefs.Options{
 		EntryTimeout:    &entry,
 		AttrTimeout:     &attr,
@@ -197,18 +206,28 @@ func fuseOptions(o Options, direct bool) (*fusefs.Options, error) {
 	// rejects "ro"); fusermount3 takes it as an option.
 	if direct {
 		mo.DirectMountStrict = true
-		mo.DirectMountFlags = syscall.MS_RDONLY | syscall.MS_NOSUID | syscall.MS_NODEV
+		mo.DirectMountFlags = syscall.MS_NOSUID | syscall.MS_NODEV
+		if !o.Writable {
+			mo.DirectMountFlags |= syscall.MS_RDONLY
+		}
 	} else {
 		if !haveFusermount() {
 			return nil, errors.New("no fusermount3: install fuse3 to mount as a non-root user")
 		}
-		mo.Options = append(mo.Options, "ro", "nosuid", "nodev")
+		mo.Options = append(mo.Options, "nosuid", "nodev")
+		if !o.Writable {
+			mo.Options = append(mo.Options, "ro")
+		}
 	}
 	for _, opt := range o.Options {
 		switch opt {
-		case "", "ro":
+		case "":
+		case "ro":
+			if o.Writable {
+				return nil, errors.New("option ro: contradicts a read-write mount")
+			}
 		case "rw":
-			return nil, errors.New("option rw: layoutfs mounts are read-only")
+			return nil, errors.New("option rw: use --rw for a read-write mount")
 		case "allow_other":
 			mo.AllowOther = true
 		default:

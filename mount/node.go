@@ -27,9 +27,15 @@ const (
 	negativeTimeout = 30 * time.Second
 )
 
+// changingTimeout is how long the kernel may keep names and attributes
+// in directories that change under the mount (fs.Changing): a tag another
+// writer adds shows up within it.
+const changingTimeout = time.Second
+
 // shared is the per-mount state every node points at.
 type shared struct {
-	log *log.Logger
+	log      *log.Logger
+	writable bool
 }
 
 // node adapts one lfs.Node to go-fuse. go-fuse calls its methods from many
@@ -39,6 +45,9 @@ type node struct {
 	fusefs.Inode
 	n lfs.Node
 	m *shared
+	// changing: n lies in a directory that changes (fs.Changing), so the
+	// kernel keeps its attributes and contents only briefly.
+	changing bool
 }
 
 // newChild returns the inode for child, filling out with its attributes.
@@ -51,7 +60,18 @@ func (n *node) newChild(ctx context.Context, child lfs.Node, out *fuse.EntryOut)
 		// go-fuse uses ^0 internally; let it pick a number instead.
 		id.Ino = 0
 	}
-	return n.NewInode(ctx, &node{n: child, m: n.m}, id)
+	_, changing := n.n.(lfs.Changing)
+	if changing {
+		out.SetEntryTimeout(changingTimeout)
+		out.SetAttrTimeout(changingTimeout)
+	}
+	return n.NewInode(ctx, &node{n: child, m: n.m, changing: changing}, id)
+}
+
+// isChanging reports whether the node or its listing may change.
+func (n *node) isChanging() bool {
+	_, dirChanges := n.n.(lfs.Changing)
+	return n.changing || dirChanges
 }
 
 var _ = (fusefs.NodeLookuper)((*node)(nil))
@@ -126,6 +146,9 @@ func (n *node) OpendirHandle(ctx context.Context, flags uint32) (_ fusefs.FileHa
 	if errno != 0 {
 		return nil, 0, errno
 	}
+	if _, ok := n.n.(lfs.Changing); ok {
+		return newDirHandle(n, ents), 0, 0
+	}
 	return newDirHandle(n, ents), fuse.FOPEN_CACHE_DIR | fuse.FOPEN_KEEP_CACHE, 0
 }
 
@@ -135,6 +158,9 @@ var _ = (fusefs.NodeGetattrer)((*node)(nil))
 func (n *node) Getattr(ctx context.Context, f fusefs.FileHandle, out *fuse.AttrOut) (errno syscall.Errno) {
 	defer n.recoverPanic("getattr", &errno)
 	fillAttr(&out.Attr, n.n)
+	if n.isChanging() {
+		out.SetTimeout(changingTimeout)
+	}
 	return 0
 }
 
@@ -156,6 +182,14 @@ func (n *node) Open(ctx context.Context, flags uint32) (_ fusefs.FileHandle, _ u
 	}
 	if _, ok := n.n.(lfs.File); !ok {
 		return nil, 0, n.fail("open", errors.New("regular file has no content"))
+	}
+	if n.m.writable {
+		// Writable mounts need OPEN for the files that take writes, so
+		// the kernel must not learn to skip it.
+		if n.changing {
+			return nil, 0, 0
+		}
+		return nil, fuse.FOPEN_KEEP_CACHE, 0
 	}
 	return nil, 0, syscall.ENOSYS
 }

@@ -1,11 +1,13 @@
 package main
 
 import (
-	"errors"
+	"context"
 	"fmt"
 	"path/filepath"
 	"strings"
 
+	lfs "github.com/layoutfs/layoutfs/fs"
+	"github.com/layoutfs/layoutfs/layout"
 	"github.com/layoutfs/layoutfs/mount"
 	"github.com/urfave/cli/v2"
 )
@@ -28,9 +30,6 @@ Unmount with 'layoutfs umount MOUNTPOINT'.`,
 		if c.NArg() != 2 {
 			return cli.Exit("usage: layoutfs mount [flags] SOURCE MOUNTPOINT", 2)
 		}
-		if c.Bool("rw") {
-			return errors.New("mount: --rw is not available yet: read-write mounts are still being built; mount read-only")
-		}
 		return runMount(c, c.Args().Get(0), c.Args().Get(1))
 	},
 }
@@ -52,12 +51,12 @@ func runMount(c *cli.Context, source, mnt string) error {
 		}
 		return mount.Daemonize(daemonArgs(c, source, mnt), c.String("log"))
 	}
-	root, _, err := openTree(c, source)
+	root, err := mountTree(c, source)
 	if err != nil {
 		mount.NotifyReady(err)
 		return err
 	}
-	o := mount.Options{FsName: source, Debug: c.Bool("debug"), Options: opts}
+	o := mount.Options{FsName: source, Debug: c.Bool("debug"), Options: opts, Writable: c.Bool("rw")}
 	for _, opt := range opts {
 		if opt == "allow_other" {
 			o.AllowOther = true
@@ -68,6 +67,24 @@ func runMount(c *cli.Context, source, mnt string) error {
 		ready = nil
 	}
 	return mount.MountAndServe(root, mnt, o, ready)
+}
+
+// mountTree opens SOURCE and returns the tree to mount: with --rw, a live
+// tree that takes edits and follows the source as it changes.
+func mountTree(c *cli.Context, source string) (lfs.Dir, error) {
+	if !c.Bool("rw") {
+		root, _, err := openTree(c, source)
+		return root, err
+	}
+	rep := newReporter(c)
+	src, err := openSource(c, source, rep)
+	if err != nil {
+		return nil, err
+	}
+	reopen := func(ctx context.Context) (*layout.Source, error) {
+		return layout.Open(ctx, source, sourceOptions(c, rep))
+	}
+	return lfs.NewLive(src, reopen, lfs.Options{Warn: rep.warn}).Root(), nil
 }
 
 // checkNotHidden refuses a mountpoint at or above the source: the mount
@@ -114,6 +131,9 @@ func daemonArgs(c *cli.Context, source, mnt string) []string {
 	}
 	if c.Bool("debug") {
 		args = append(args, "--debug")
+	}
+	if c.Bool("rw") {
+		args = append(args, "--rw")
 	}
 	return append(args, abs(source), abs(mnt))
 }

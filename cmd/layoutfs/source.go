@@ -70,11 +70,16 @@ func (r *reporter) clear() {
 
 // openSource opens SOURCE with the command's cache and reporting settings.
 func openSource(c *cli.Context, path string, rep *reporter) (*layout.Source, error) {
+	return layout.Open(c.Context, path, sourceOptions(c, rep))
+}
+
+// sourceOptions are the options of the command's sources.
+func sourceOptions(c *cli.Context, rep *reporter) layout.Options {
 	dir := c.String("cache-dir")
 	if dir == "" {
 		dir = defaultCacheDir()
 	}
-	return layout.Open(c.Context, path, layout.Options{CacheDir: dir, Warn: rep.warn, Progress: rep.progress})
+	return layout.Options{CacheDir: dir, Warn: rep.warn, Progress: rep.progress}
 }
 
 // openTree opens SOURCE and returns its tree.
