@@ -1,0 +1,570 @@
+package layout
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+	digest "github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// ErrConflict is returned when another writer changed what a write was
+// based on, between the write reading it and taking the lock.
+var ErrConflict = errors.New("layout: changed by another writer")
+
+// The compressions of CommitOptions.
+const (
+	CompressionGzip = "gzip"
+	CompressionZstd = "zstd"
+	CompressionNone = "none"
+)
+
+// Media types of docker schema 2 that only commit writes.
+const (
+	mediaTypeDockerLayerTar = "application/vnd.docker.image.rootfs.diff.tar"
+	// Buildx attestations: a manifest in an index that describes another.
+	annotationRefType   = "vnd.docker.reference.type"
+	annotationRefDigest = "vnd.docker.reference.digest"
+)
+
+// CommitOptions tune Commit.
+type CommitOptions struct {
+	// Compression of the new layer: "gzip" ("" too), "zstd" or "none".
+	Compression string
+	// Message is the comment of the new history entry.
+	Message string
+	// CreatedBy is the created_by of the new history entry; "" is
+	// "layoutfs commit".
+	CreatedBy string
+	// Created is the time of the new config and history entry; the zero
+	// time is SOURCE_DATE_EPOCH when set, else now.
+	Created time.Time
+	// Tag is the reference name to point at the new image; "" moves the
+	// committed reference itself.
+	Tag string
+	// TempDir is where the layer is staged before it is added to the
+	// source; "" is os.TempDir().
+	TempDir string
+}
+
+// Commit writes changes as a new layer on top of an image and points a
+// reference at the result. The image is the one ref (a reference name, or
+// the digest of a manifest or index, which needs o.Tag) reaches under the
+// platform directory name platform ("linux_amd64", as in the tree; ""
+// when ref reaches a single image), as s sees it.
+//
+// It writes the layer (reproducible: see WriteLayer), a new config (the
+// layer's diff_id appended to rootfs.diff_ids, one history entry appended,
+// created set), a new manifest (the layer appended, with the OCI media
+// type of its compression, or the docker one when the manifest is docker
+// schema 2, which has none for zstd) and, when the image is reached
+// through indexes, new indexes along the way with only the old image's
+// entries replaced (other platforms stay; buildx attestations of the old
+// image go, as they do not describe the new one). Then it points o.Tag, or
+// ref, at the new top descriptor (keeping the other descriptors a name
+// given to several pointed at) through AddAndTag: one write under the
+// source's lock, crash-safe. In a Docker 25+ save, a repo:tag name also
+// gets a manifest.json entry for the new image, so docker load sees it.
+//
+// Everything is read and the layer staged before the lock is taken. If
+// ref is moved meanwhile, by another writer, and the commit moves ref
+// itself, it fails with ErrConflict rather than drop that writer's change:
+// the changes were made against the image ref named before. With o.Tag,
+// the new name is simply set (last writer wins for it).
+//
+// A legacy docker save (manifest.json and <id>/layer.tar, no index.json)
+// cannot hold a new manifest: ErrUnsupported. It returns the new top
+// descriptor: what the name now points at.
+func (s *Source) Commit(ctx context.Context, ref, platform string, changes []Change, o CommitOptions) (ocispec.Descriptor, error) {
+	d, err := s.commit(ctx, ref, platform, changes, o)
+	if err != nil {
+		what := ref
+		if platform != "" {
+			what += " " + platform
+		}
+		return ocispec.Descriptor{}, fmt.Errorf("commit %s in %s: %w", what, s.Path, err)
+	}
+	return d, nil
+}
+
+func (s *Source) commit(ctx context.Context, ref, platform string, changes []Change, o CommitOptions) (ocispec.Descriptor, error) {
+	if s.Kind == KindDockerLegacy {
+		return ocispec.Descriptor{}, fmt.Errorf("%w: a legacy docker save (manifest.json and <id>/layer.tar, without index.json) has no place for a new manifest or index; convert it first (skopeo copy docker-archive:SRC oci-archive:DST, say)", ErrUnsupported)
+	}
+	comp := o.Compression
+	if comp == "" {
+		comp = CompressionGzip
+	}
+	if comp != CompressionGzip && comp != CompressionZstd && comp != CompressionNone {
+		return ocispec.Descriptor{}, fmt.Errorf("%w: compression %q: want gzip, zstd or none", ErrInvalid, o.Compression)
+	}
+	name := o.Tag
+	if name == "" {
+		name = ref
+	}
+	if !SafeRefName(name) {
+		return ocispec.Descriptor{}, fmt.Errorf("%w: reference name %q is unsafe as a path", ErrInvalid, name)
+	}
+	created, err := commitTime(o.Created)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+
+	// The image to build on.
+	tops, byName, err := s.commitTops(ref)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	if !byName && o.Tag == "" {
+		return ocispec.Descriptor{}, fmt.Errorf("%w: %s is a digest, which cannot move: give a tag for the new image", ErrInvalid, ref)
+	}
+	im, err := s.commitImage(tops, ref, platform)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	docker := manifestMediaType(im) == mediaTypeDockerManifest
+	layerType, err := layerMediaType(comp, docker)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	cfgType := im.Manifest.Config.MediaType
+	if cfgType != ocispec.MediaTypeImageConfig && cfgType != mediaTypeDockerConfig {
+		return ocispec.Descriptor{}, fmt.Errorf("%w: %s is not a container image (config media type %q)", ErrUnsupported, im.Desc.Digest, cfgType)
+	}
+	cfgRaw, err := s.Config(im)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+
+	// The layer, staged in a temporary file.
+	layer, err := stageLayer(ctx, o.TempDir, changes, comp)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	defer os.Remove(layer.path)
+	layerDesc := ocispec.Descriptor{MediaType: layerType, Digest: layer.digest, Size: layer.size}
+
+	// Config, manifest and indexes.
+	createdBy := o.CreatedBy
+	if createdBy == "" {
+		createdBy = "layoutfs commit"
+	}
+	newCfg, err := commitConfig(cfgRaw, len(im.Manifest.Layers), layer.diffID, ocispec.History{Created: &created, CreatedBy: createdBy, Comment: o.Message})
+	if err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("config %s: %w", im.Manifest.Config.Digest, err)
+	}
+	cfgDesc := ocispec.Descriptor{MediaType: cfgType, Digest: digest.FromBytes(newCfg), Size: int64(len(newCfg))}
+	newMan, err := commitManifest(im.Raw, cfgDesc, layerDesc)
+	if err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("manifest %s: %w", im.Desc.Digest, err)
+	}
+	manDesc := ocispec.Descriptor{Digest: digest.FromBytes(newMan), Size: int64(len(newMan))}
+	blobs := []NewBlob{
+		{Digest: layer.digest, Open: func() (io.ReadCloser, error) { return os.Open(layer.path) }},
+		bytesBlob(newCfg),
+		bytesBlob(newMan),
+	}
+	rw := &graphRewrite{s: s, old: im.Desc.Digest, new: manDesc, done: map[digest.Digest]*ocispec.Descriptor{}, path: map[digest.Digest]bool{}}
+	var newTops []ocispec.Descriptor
+	top := -1
+	for _, d := range tops {
+		nd, changed, err := rw.rewrite(d, 0)
+		if err != nil {
+			return ocispec.Descriptor{}, err
+		}
+		if changed && top < 0 {
+			top = len(newTops)
+		}
+		nd.Annotations = nil
+		newTops = append(newTops, nd)
+	}
+	if top < 0 {
+		// Images found it under tops: rewriting must too.
+		return ocispec.Descriptor{}, fmt.Errorf("%w: image %s not found again under %s", ErrNotFound, im.Desc.Digest, ref)
+	}
+	blobs = append(blobs, rw.blobs...)
+
+	// One write: the blobs, the name, and (under the lock) the checks and
+	// the rest of the source's bookkeeping.
+	layers := append(slices.Clone(im.Manifest.Layers), layerDesc)
+	edit := func(e *editor) error {
+		if byName && name == ref {
+			if err := sameRef(e.src, ref, tops); err != nil {
+				return err
+			}
+		}
+		for i, d := range newTops {
+			if i != top {
+				e.addIndexName(descObject(d), name)
+			}
+		}
+		if e.src.Kind == KindDockerSave && e.dock != nil && dockerTagged(name) {
+			e.addDockerEntry(name, cfgDesc, layers)
+		}
+		return nil
+	}
+	if err := s.addAndTag(ctx, blobs, newTops[top], name, edit); err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	return newTops[top], nil
+}
+
+// commitTime is the time of a commit: t, else SOURCE_DATE_EPOCH, else now.
+func commitTime(t time.Time) (time.Time, error) {
+	if !t.IsZero() {
+		return t.UTC(), nil
+	}
+	if v, ok := os.LookupEnv("SOURCE_DATE_EPOCH"); ok && v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("%w: SOURCE_DATE_EPOCH=%q is not a number of seconds", ErrInvalid, v)
+		}
+		return time.Unix(n, 0).UTC(), nil
+	}
+	return time.Now().UTC(), nil
+}
+
+// commitTops returns the descriptors ref names, and whether ref is a name
+// (else it is a digest).
+func (s *Source) commitTops(ref string) ([]ocispec.Descriptor, bool, error) {
+	if r, ok := s.Ref(ref); ok {
+		return slices.Clone(r.Descs), true, nil
+	}
+	if d, err := digest.Parse(ref); err == nil {
+		for _, m := range s.Manifests() {
+			if m.Digest == d {
+				m.Annotations = nil
+				return []ocispec.Descriptor{m}, false, nil
+			}
+		}
+		return nil, false, fmt.Errorf("manifest %s: %w", d, ErrNotFound)
+	}
+	return nil, false, fmt.Errorf("reference %q: %w", ref, ErrNotFound)
+}
+
+// commitImage picks the image called platform among those tops reach.
+func (s *Source) commitImage(tops []ocispec.Descriptor, ref, platform string) (*Image, error) {
+	ims, err := s.Images(tops)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, im := range ims {
+		if im.Platform == platform || (platform == "" && len(ims) == 1) {
+			return im, nil
+		}
+		names = append(names, im.Platform)
+	}
+	if len(ims) == 0 {
+		return nil, fmt.Errorf("%s reaches no image: %w", ref, ErrNotFound)
+	}
+	if platform == "" {
+		return nil, fmt.Errorf("%w: %s has %d images (%s): name a platform", ErrInvalid, ref, len(ims), strings.Join(names, ", "))
+	}
+	return nil, fmt.Errorf("platform %q under %s (it has %s): %w", platform, ref, strings.Join(names, ", "), ErrNotFound)
+}
+
+func manifestMediaType(im *Image) string {
+	if im.Manifest.MediaType != "" {
+		return im.Manifest.MediaType
+	}
+	return im.Desc.MediaType
+}
+
+// layerMediaType is the media type of a layer of compression comp in an
+// OCI or a docker schema 2 manifest.
+func layerMediaType(comp string, docker bool) (string, error) {
+	switch {
+	case docker && comp == CompressionGzip:
+		return mediaTypeDockerLayer, nil
+	case docker && comp == CompressionNone:
+		return mediaTypeDockerLayerTar, nil
+	case docker:
+		return "", fmt.Errorf("%w: a docker schema 2 manifest has no media type for %s layers: use gzip or none", ErrUnsupported, comp)
+	case comp == CompressionGzip:
+		return ocispec.MediaTypeImageLayerGzip, nil
+	case comp == CompressionZstd:
+		return ocispec.MediaTypeImageLayerZstd, nil
+	}
+	return ocispec.MediaTypeImageLayer, nil
+}
+
+// sameRef fails with ErrConflict unless ref, in the source as it is now,
+// still names the descriptors it named when the commit read it.
+func sameRef(now *Source, ref string, before []ocispec.Descriptor) error {
+	r, ok := now.Ref(ref)
+	if !ok {
+		return fmt.Errorf("%w: reference %q was removed since the commit read it", ErrConflict, ref)
+	}
+	digests := func(ds []ocispec.Descriptor) []string {
+		var out []string
+		for _, d := range ds {
+			out = append(out, d.Digest.String())
+		}
+		slices.Sort(out)
+		return out
+	}
+	was, is := digests(before), digests(r.Descs)
+	if !slices.Equal(was, is) {
+		return fmt.Errorf("%w: reference %q moved from %s to %s since the commit read it; the changes were made against the former: commit again", ErrConflict, ref, strings.Join(was, ","), strings.Join(is, ","))
+	}
+	return nil
+}
+
+// commitConfig appends diffID and hist to a config, sets its created
+// time, and keeps the rest as it was (unknown fields and their order).
+func commitConfig(raw []byte, layers int, diffID digest.Digest, hist ocispec.History) ([]byte, error) {
+	var cfg object
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	var rootfs object
+	if _, err := cfg.get("rootfs", &rootfs); err != nil {
+		return nil, fmt.Errorf("%w: rootfs: %v", ErrInvalid, err)
+	}
+	if rootfs.str("type") == "" {
+		rootfs.set("type", "layers")
+	}
+	var ids []digest.Digest
+	if _, err := rootfs.get("diff_ids", &ids); err != nil {
+		return nil, fmt.Errorf("%w: rootfs.diff_ids: %v", ErrInvalid, err)
+	}
+	if len(ids) != layers {
+		return nil, fmt.Errorf("%w: %d diff_ids for %d layers", ErrInvalid, len(ids), layers)
+	}
+	rootfs.set("diff_ids", append(ids, diffID))
+	var history []json.RawMessage
+	if _, err := cfg.get("history", &history); err != nil {
+		return nil, fmt.Errorf("%w: history: %v", ErrInvalid, err)
+	}
+	h, err := json.Marshal(hist)
+	if err != nil {
+		return nil, err
+	}
+	cfg.set("created", hist.Created)
+	cfg.set("rootfs", rootfs)
+	cfg.set("history", append(history, h))
+	return json.Marshal(cfg)
+}
+
+// commitManifest points a manifest at a new config and appends a layer,
+// keeping the rest as it was.
+func commitManifest(raw []byte, cfg, layer ocispec.Descriptor) ([]byte, error) {
+	var m object
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	var c object
+	if _, err := m.get("config", &c); err != nil {
+		return nil, fmt.Errorf("%w: config: %v", ErrInvalid, err)
+	}
+	c.set("digest", cfg.Digest)
+	c.set("size", cfg.Size)
+	var layers []json.RawMessage
+	if _, err := m.get("layers", &layers); err != nil {
+		return nil, fmt.Errorf("%w: layers: %v", ErrInvalid, err)
+	}
+	l, err := json.Marshal(descObject(layer))
+	if err != nil {
+		return nil, err
+	}
+	m.set("config", c)
+	m.set("layers", append(layers, l))
+	return json.Marshal(m)
+}
+
+func bytesBlob(b []byte) NewBlob {
+	return NewBlob{Digest: digest.FromBytes(b), Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }}
+}
+
+// graphRewrite replaces one image manifest by another wherever an index
+// under a reference lists it, making new indexes along each path.
+type graphRewrite struct {
+	s     *Source
+	old   digest.Digest
+	new   ocispec.Descriptor // digest and size of the replacement
+	blobs []NewBlob          // the new indexes, innermost first
+	done  map[digest.Digest]*ocispec.Descriptor
+	path  map[digest.Digest]bool
+}
+
+// rewrite returns d with what it reaches rewritten, and whether anything
+// changed. Descriptors keep their media type, platform and annotations.
+func (g *graphRewrite) rewrite(d ocispec.Descriptor, depth int) (ocispec.Descriptor, bool, error) {
+	if d.Digest == g.old {
+		d.Digest, d.Size = g.new.Digest, g.new.Size
+		return d, true, nil
+	}
+	if nd, ok := g.done[d.Digest]; ok {
+		if nd == nil {
+			return d, false, nil
+		}
+		d.Digest, d.Size = nd.Digest, nd.Size
+		return d, true, nil
+	}
+	if g.path[d.Digest] {
+		return d, false, fmt.Errorf("%w: %s includes itself", ErrCycle, d.Digest)
+	}
+	if depth > maxNesting {
+		return d, false, fmt.Errorf("%w: indexes nested deeper than %d", ErrInvalid, maxNesting)
+	}
+	n, err := g.s.Resolve(d)
+	if err != nil {
+		if IsNotFound(err) && depth > 0 {
+			g.done[d.Digest] = nil // a manifest left out of a partial layout
+			return d, false, nil
+		}
+		return d, false, err
+	}
+	if n.Index == nil {
+		g.done[d.Digest] = nil
+		return d, false, nil
+	}
+	g.path[d.Digest] = true
+	defer delete(g.path, d.Digest)
+	var idx object
+	if err := json.Unmarshal(n.Raw, &idx); err != nil {
+		return d, false, fmt.Errorf("%w: index %s: %v", ErrInvalid, d.Digest, err)
+	}
+	var ents []object
+	if _, err := idx.get("manifests", &ents); err != nil {
+		return d, false, fmt.Errorf("%w: index %s manifests: %v", ErrInvalid, d.Digest, err)
+	}
+	changed := false
+	out := make([]object, 0, len(ents))
+	for _, ent := range ents {
+		a := annotations(ent)
+		if a.str(annotationRefType) == "attestation-manifest" && digest.Digest(a.str(annotationRefDigest)) == g.old {
+			changed = true // it describes the old image, not the new
+			continue
+		}
+		cd := objectDesc(ent)
+		nd, ch, err := g.rewrite(cd, depth+1)
+		if err != nil {
+			return d, false, err
+		}
+		if ch {
+			ent = ent.clone()
+			ent.set("digest", nd.Digest)
+			ent.set("size", nd.Size)
+			changed = true
+		}
+		out = append(out, ent)
+	}
+	if !changed {
+		g.done[d.Digest] = nil
+		return d, false, nil
+	}
+	idx.set("manifests", out)
+	raw, err := json.Marshal(idx)
+	if err != nil {
+		return d, false, err
+	}
+	b := bytesBlob(raw)
+	g.blobs = append(g.blobs, b)
+	nd := ocispec.Descriptor{Digest: b.Digest, Size: int64(len(raw))}
+	g.done[d.Digest] = &nd
+	d.Digest, d.Size = nd.Digest, nd.Size
+	return d, true, nil
+}
+
+// addDockerEntry adds a manifest.json entry for a new image of a Docker
+// 25+ save, named name (a repo:tag), as docker save writes it: config and
+// layers by their blob paths.
+func (e *editor) addDockerEntry(name string, cfg ocispec.Descriptor, layers []ocispec.Descriptor) {
+	var ent object
+	ent.set("Config", blobPath(cfg.Digest))
+	ent.set("RepoTags", []string{name})
+	paths := make([]string, 0, len(layers))
+	for _, l := range layers {
+		paths = append(paths, blobPath(l.Digest))
+	}
+	ent.set("Layers", paths)
+	e.dock = append(e.dock, ent)
+	e.dockDirty = true
+	e.addRepository(len(e.dock)-1, name)
+}
+
+// stagedLayer is a layer written to a temporary file.
+type stagedLayer struct {
+	path   string
+	digest digest.Digest // of the bytes in the file
+	diffID digest.Digest // of the uncompressed tar
+	size   int64
+}
+
+// stageLayer writes the layer of changes, compressed by comp, to a new
+// temporary file in dir, hashing both the blob and the tar on the way.
+func stageLayer(ctx context.Context, dir string, changes []Change, comp string) (l stagedLayer, err error) {
+	f, err := os.CreateTemp(dir, "layoutfs-commit-*.layer")
+	if err != nil {
+		return l, err
+	}
+	l.path = f.Name()
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(l.path)
+		}
+	}()
+	blobHash, diffHash := digest.SHA256.Digester(), digest.SHA256.Digester()
+	fw := bufio.NewWriterSize(f, 1<<20)
+	out := &countWriter{w: io.MultiWriter(fw, blobHash.Hash())}
+	var zw io.WriteCloser
+	switch comp {
+	case CompressionGzip:
+		// No name and no mtime in the header: the same tar gives the
+		// same bytes.
+		zw, err = gzip.NewWriterLevel(out, gzip.DefaultCompression)
+	case CompressionZstd:
+		zw, err = zstd.NewWriter(out, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
+	default:
+		zw = nopWriteCloser{out}
+	}
+	if err != nil {
+		return l, err
+	}
+	if err := writeLayer(ctx, io.MultiWriter(zw, diffHash.Hash()), changes); err != nil {
+		zw.Close()
+		return l, err
+	}
+	if err := zw.Close(); err != nil {
+		return l, err
+	}
+	if err := fw.Flush(); err != nil {
+		return l, err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(l.path)
+		return l, err
+	}
+	l.digest, l.diffID, l.size = blobHash.Digest(), diffHash.Digest(), out.n
+	return l, nil
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+type nopWriteCloser struct{ io.Writer }
+
+func (nopWriteCloser) Close() error { return nil }
