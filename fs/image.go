@@ -49,7 +49,11 @@ func (t *tree) imageDir(im *layout.Image) *lazyDir {
 		}
 		ents = append(ents, Dirent{Name: "layers", Node: t.dir(func() ([]Dirent, error) { return layerEnts, nil })})
 		if len(tarLayers) > 0 || len(m.Layers) == 0 {
-			ents = append(ents, Dirent{Name: "rootfs", Node: t.rootfsRoot(im.Desc.Digest, tarLayers)})
+			var rootfs Node = t.rootfsRoot(im.Desc.Digest, tarLayers)
+			if t.live != nil && t.live.opts.UpperDir != "" {
+				rootfs = t.live.rwRootfs(im.Desc.Digest, rootfs.(Dir))
+			}
+			ents = append(ents, Dirent{Name: "rootfs", Node: rootfs})
 		}
 		if len(files) > 0 {
 			ents = append(ents, Dirent{Name: "files", Node: t.pathsDir(files)})

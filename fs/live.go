@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	iofs "io/fs"
+	"path/filepath"
 	"sync"
 	"time"
 
+	"github.com/layoutfs/layoutfs/internal/memo"
 	"github.com/layoutfs/layoutfs/layout"
+	digest "github.com/opencontainers/go-digest"
 )
 
 // recheckEvery bounds how often a live tree stats its source to see
@@ -39,6 +42,33 @@ type Live struct {
 	// tags/example.com before ln -s ... tags/example.com/app:1), by
 	// prefix. They live as long as the mount, as in memory only.
 	made map[string]bool
+
+	// The writable rootfs of each image, by manifest digest: one for the
+	// life of the mount, whichever tree first showed it.
+	rw memo.Map[digest.Digest, *rwRoot]
+}
+
+// rwRootfs returns the writable rootfs of the image with manifest m, over
+// its read-only rootfs lower.
+func (l *Live) rwRootfs(m digest.Digest, lower Dir) Dir {
+	r, _ := l.rw.Get(m, func() (*rwRoot, error) {
+		return newRWRoot(lower, filepath.Join(l.opts.UpperDir, m.Encoded()), &l.ino, l.opts.Warn), nil
+	})
+	return r.Dir()
+}
+
+// UpperDir is the directory under cacheDir where the pending rootfs
+// changes of the source at path are kept, one directory per image named
+// by its manifest digest's hex; commit, status and discard find them
+// there.
+func UpperDir(cacheDir, path string) string {
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		path = real
+	}
+	return filepath.Join(cacheDir, "upper", digest.FromString(path).Encoded()[:32])
 }
 
 // NewLive returns the live tree of src, which open opens again (with the
@@ -60,6 +90,7 @@ func (l *Live) Root() Dir { return l.root }
 
 func (l *Live) setTree(src *layout.Source) {
 	l.cur = newTree(src, l.opts, &l.ino)
+	l.cur.live = l
 	l.curRoot = l.cur.dir(l.cur.rootEntries)
 }
 

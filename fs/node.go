@@ -97,9 +97,49 @@ type Remover interface {
 	Remove(name string, dir bool) error
 }
 
-// Symlinker makes a symbolic link name pointing at target.
+// Symlinker makes a symbolic link name pointing at target, owned by uid
+// and gid.
 type Symlinker interface {
-	Symlink(name, target string) (Node, error)
+	Symlink(name, target string, uid, gid uint32) (Node, error)
+}
+
+// Creator makes the empty regular file name.
+type Creator interface {
+	Create(name string, perm iofs.FileMode, uid, gid uint32) (Node, error)
+}
+
+// Mknoder makes a device node or fifo; mode carries its type bits.
+type Mknoder interface {
+	Mknod(name string, mode iofs.FileMode, rdev uint64, uid, gid uint32) (Node, error)
+}
+
+// Linker makes name a hard link to target, a node of the same tree.
+type Linker interface {
+	Link(name string, target Node) (Node, error)
+}
+
+// Writer is a file that takes writes.
+type Writer interface {
+	WriteAt(p []byte, off int64) (int, error)
+}
+
+// SetAttr is a change of metadata; nil fields stay as they are.
+type SetAttr struct {
+	Mode     *iofs.FileMode // permissions and setuid/setgid/sticky
+	Uid, Gid *uint32
+	Mtime    *time.Time
+	Size     *int64
+}
+
+// Setattrer is a node whose metadata can change.
+type Setattrer interface {
+	Setattr(SetAttr) error
+}
+
+// XattrSetter is a node whose extended attributes can change.
+type XattrSetter interface {
+	SetXattr(name string, value []byte) error
+	RemoveXattr(name string) error
 }
 
 // Mkdirer makes the directory name, owned by uid and gid.

@@ -20,6 +20,10 @@ type Options struct {
 	// Warn receives problems met while the tree is served (a broken blob,
 	// an unsafe name); the tree goes on without the broken piece.
 	Warn func(msg string)
+	// UpperDir, for a live tree (NewLive), is where the pending changes to
+	// its images' rootfs are kept, one directory per image (see
+	// UpperDir): rootfs/ is then writable. Empty leaves it read-only.
+	UpperDir string
 }
 
 // tree holds what the nodes of one source share.
@@ -28,6 +32,8 @@ type tree struct {
 	ino   *inos
 	mtime time.Time
 	warn  func(string)
+
+	live *Live // the live tree this one is the current state of, if any
 
 	layers memo.Map[digest.Digest, *layerSlot]
 	roots  memo.Map[digest.Digest, *ftree] // merged trees, by image

@@ -255,7 +255,7 @@ func (d *tagsDir) Remove(name string, dir bool) error {
 // or index (../manifests/<digest>) or another reference (a path in
 // tags/). Relative targets are taken from this directory, as the kernel
 // would resolve them; an absolute one must end in manifests/<digest>.
-func (d *tagsDir) Symlink(name, target string) (Node, error) {
+func (d *tagsDir) Symlink(name, target string, uid, gid uint32) (Node, error) {
 	full := d.prefix + name
 	t, _ := d.l.current()
 	if d.kids(t)[name] != nil {

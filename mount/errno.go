@@ -17,8 +17,8 @@ func toErrno(err error) syscall.Errno {
 	switch {
 	case err == nil:
 		return 0
-	case errors.As(err, &errno):
-		// The tree said which (EEXIST, EXDEV, ... of an edit).
+	case errors.As(err, &errno) && editErrnos[errno]:
+		// The tree said which, for an edit.
 		return errno
 	case errors.Is(err, iofs.ErrNotExist):
 		return syscall.ENOENT
@@ -34,6 +34,16 @@ func toErrno(err error) syscall.Errno {
 		// says.
 		return syscall.EIO
 	}
+}
+
+// editErrnos are the errnos an edit of the tree may fail with, passed on
+// as they are. Others (EBADF from a closed archive, say) are the source's
+// trouble and become EIO like any other.
+var editErrnos = map[syscall.Errno]bool{
+	syscall.EEXIST: true, syscall.ENOTEMPTY: true, syscall.EXDEV: true, syscall.EPERM: true,
+	syscall.EINVAL: true, syscall.ENOTDIR: true, syscall.EISDIR: true, syscall.ENODATA: true,
+	syscall.EROFS: true, syscall.ENOSPC: true, syscall.EDQUOT: true, syscall.ENAMETOOLONG: true,
+	syscall.ENOENT: true, syscall.EACCES: true, syscall.ENOTSUP: true,
 }
 
 // fail converts err for the kernel and logs the cases where the errno

@@ -409,7 +409,7 @@ func TestMountpointErrors(t *testing.T) {
 			t.Errorf("Mount(%s): %v, want %q and the path", c.mnt, err, c.want)
 		}
 	}
-	if _, err := mount.Mount(testTree(), dir, mount.Options{Options: []string{"rw"}}); err == nil || !strings.Contains(err.Error(), "read-only") {
+	if _, err := mount.Mount(testTree(), dir, mount.Options{Options: []string{"rw"}}); err == nil || !strings.Contains(err.Error(), "--rw") {
 		t.Errorf("Mount -o rw: %v", err)
 	}
 }

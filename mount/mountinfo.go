@@ -98,3 +98,16 @@ func resolveMountpoint(p string) (path string, m mountEntry, mounted bool, err e
 	}
 	return path, m, mounted, err
 }
+
+// SourceOf returns the source a layoutfs mount at mountpoint serves, as
+// the mount recorded it.
+func SourceOf(mountpoint string) (string, error) {
+	mnt, m, mounted, err := resolveMountpoint(mountpoint)
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("mountpoint %s: %w", mountpoint, err)
+	case !mounted || m.fstype != "fuse."+fsType:
+		return "", fmt.Errorf("%s is not a layoutfs mount", mnt)
+	}
+	return m.source, nil
+}

@@ -176,9 +176,20 @@ var _ = (fusefs.NodeOpener)((*node)(nil))
 func (n *node) Open(ctx context.Context, flags uint32) (_ fusefs.FileHandle, _ uint32, errno syscall.Errno) {
 	defer n.recoverPanic("open", &errno)
 	if flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&syscall.O_TRUNC != 0 {
-		// The mount is MS_RDONLY, so the kernel refuses these first;
-		// this covers a mount made without that flag.
-		return nil, 0, syscall.EROFS
+		// A read-only mount is MS_RDONLY, so the kernel refuses these
+		// first; in a writable one only some files take writes.
+		if _, ok := n.n.(lfs.Writer); !ok {
+			return nil, 0, syscall.EROFS
+		}
+		if flags&syscall.O_TRUNC != 0 {
+			zero := int64(0)
+			if s, ok := n.n.(lfs.Setattrer); ok {
+				if err := s.Setattr(lfs.SetAttr{Size: &zero}); err != nil {
+					return nil, 0, n.fail("truncate", err)
+				}
+			}
+		}
+		return nil, 0, 0
 	}
 	if _, ok := n.n.(lfs.File); !ok {
 		return nil, 0, n.fail("open", errors.New("regular file has no content"))

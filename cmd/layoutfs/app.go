@@ -44,6 +44,9 @@ by --ref and --platform.`,
 			tagCommand,
 			untagCommand,
 			gcCommand,
+			commitCommand,
+			statusCommand,
+			discardCommand,
 		},
 	}
 }

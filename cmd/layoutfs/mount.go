@@ -56,7 +56,7 @@ func runMount(c *cli.Context, source, mnt string) error {
 		mount.NotifyReady(err)
 		return err
 	}
-	o := mount.Options{FsName: source, Debug: c.Bool("debug"), Options: opts, Writable: c.Bool("rw")}
+	o := mount.Options{FsName: absPath(source), Debug: c.Bool("debug"), Options: opts, Writable: c.Bool("rw")}
 	for _, opt := range opts {
 		if opt == "allow_other" {
 			o.AllowOther = true
@@ -84,26 +84,29 @@ func mountTree(c *cli.Context, source string) (lfs.Dir, error) {
 	reopen := func(ctx context.Context) (*layout.Source, error) {
 		return layout.Open(ctx, source, sourceOptions(c, rep))
 	}
-	return lfs.NewLive(src, reopen, lfs.Options{Warn: rep.warn}).Root(), nil
+	upper := lfs.UpperDir(cacheDir(c), source)
+	return lfs.NewLive(src, reopen, lfs.Options{Warn: rep.warn, UpperDir: upper}).Root(), nil
+}
+
+// absPath is p made absolute, or p if that fails.
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
 }
 
 // checkNotHidden refuses a mountpoint at or above the source: the mount
 // would hide the source from the daemon itself, whose reads of it would
 // then come back into the mount and deadlock in the kernel.
 func checkNotHidden(source, mnt string) error {
-	abs := func(p string) string {
-		if a, err := filepath.Abs(p); err == nil {
-			return a
-		}
-		return p
-	}
-	src := abs(source)
+	src := absPath(source)
 	if r, err := filepath.EvalSymlinks(src); err == nil {
 		src = r
 	}
 	// The mountpoint itself is never stat'ed: a hung daemon's mount there
 	// would hang us. Its parent is resolved instead.
-	m := abs(mnt)
+	m := absPath(mnt)
 	if parent, err := filepath.EvalSymlinks(filepath.Dir(m)); err == nil {
 		m = filepath.Join(parent, filepath.Base(m))
 	}
@@ -116,15 +119,9 @@ func checkNotHidden(source, mnt string) error {
 // daemonArgs is the mount command line for the daemon, with absolute paths
 // and in the foreground (the daemon is the foreground of its own session).
 func daemonArgs(c *cli.Context, source, mnt string) []string {
-	abs := func(p string) string {
-		if a, err := filepath.Abs(p); err == nil {
-			return a
-		}
-		return p
-	}
 	args := []string{"mount", "--foreground"}
 	if d := c.String("cache-dir"); d != "" {
-		args = append(args, "--cache-dir", abs(d))
+		args = append(args, "--cache-dir", absPath(d))
 	}
 	for _, o := range c.StringSlice("o") {
 		args = append(args, "-o", o)
@@ -135,7 +132,7 @@ func daemonArgs(c *cli.Context, source, mnt string) []string {
 	if c.Bool("rw") {
 		args = append(args, "--rw")
 	}
-	return append(args, abs(source), abs(mnt))
+	return append(args, absPath(source), absPath(mnt))
 }
 
 var umountCommand = &cli.Command{

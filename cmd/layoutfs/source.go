@@ -75,11 +75,15 @@ func openSource(c *cli.Context, path string, rep *reporter) (*layout.Source, err
 
 // sourceOptions are the options of the command's sources.
 func sourceOptions(c *cli.Context, rep *reporter) layout.Options {
-	dir := c.String("cache-dir")
-	if dir == "" {
-		dir = defaultCacheDir()
+	return layout.Options{CacheDir: cacheDir(c), Warn: rep.warn, Progress: rep.progress}
+}
+
+// cacheDir is the command's cache directory.
+func cacheDir(c *cli.Context) string {
+	if dir := c.String("cache-dir"); dir != "" {
+		return dir
 	}
-	return layout.Options{CacheDir: dir, Warn: rep.warn, Progress: rep.progress}
+	return defaultCacheDir()
 }
 
 // openTree opens SOURCE and returns its tree.

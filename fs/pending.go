@@ -1,0 +1,200 @@
+package fs
+
+import (
+	"archive/tar"
+	"errors"
+	"fmt"
+	"io"
+	iofs "io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"time"
+
+	"github.com/layoutfs/layoutfs/layout"
+	digest "github.com/opencontainers/go-digest"
+	"golang.org/x/sys/unix"
+)
+
+// Pending is the pending changes to one image's rootfs, read from its
+// upper directory (see UpperDir) by a process other than the mount's.
+type Pending struct {
+	dir   string
+	up    *upper
+	lower Dir
+}
+
+// OpenPending reads the pending changes to the image with manifest m of
+// the source whose uppers are under upperDir; lower is that image's
+// read-only rootfs, where unchanged content is read.
+func OpenPending(upperDir string, m digest.Digest, lower Dir) (*Pending, error) {
+	dir := filepath.Join(upperDir, m.Encoded())
+	up, err := readUpper(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &Pending{dir: dir, up: up, lower: lower}, nil
+}
+
+// PendingManifests returns the manifests with a pending-changes directory
+// under upperDir.
+func PendingManifests(upperDir string) []digest.Digest {
+	ents, _ := os.ReadDir(upperDir)
+	var out []digest.Digest
+	for _, e := range ents {
+		d := digest.NewDigestFromEncoded(digest.SHA256, e.Name())
+		if e.IsDir() && d.Validate() == nil {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// Empty reports whether there is nothing to commit.
+func (p *Pending) Empty() bool {
+	for _, q := range p.up.paths() {
+		if q != "." {
+			return false
+		}
+	}
+	return true
+}
+
+// Discard drops the changes. A mount showing them notices within a
+// moment and shows the image as it is.
+func (p *Pending) Discard() error {
+	if err := os.RemoveAll(p.dir); err != nil {
+		return fmt.Errorf("discard %s: %w", p.dir, err)
+	}
+	return nil
+}
+
+// Status lists the changes, one per path in order: "A" added, "M"
+// changed, "D" deleted.
+func (p *Pending) Status() []string {
+	var out []string
+	for _, q := range p.up.paths() {
+		r := p.up.recs[q]
+		switch {
+		case q == ".":
+			continue
+		case r.Whiteout:
+			out = append(out, "D "+q)
+		case p.inLower(q):
+			out = append(out, "M "+q)
+		default:
+			out = append(out, "A "+q)
+		}
+	}
+	return out
+}
+
+func (p *Pending) inLower(q string) bool {
+	_, err := Walk(p.lower, q)
+	return err == nil
+}
+
+// Changes returns the changes as entries of a new layer: deletions as
+// whiteouts, directories made where one was deleted as opaque, a second
+// path of an inode as a hard link to the first, and the parent directories
+// of each change with their metadata from the lower, as docker writes
+// them.
+func (p *Pending) Changes() ([]layout.Change, error) {
+	var out []layout.Change
+	first := map[*unode]string{}
+	have := map[string]bool{}
+	for _, q := range p.up.paths() {
+		if q == "." {
+			continue
+		}
+		have[q] = true
+	}
+	for _, q := range p.up.paths() {
+		if q == "." {
+			continue
+		}
+		for dir := path.Dir(q); dir != "."; dir = path.Dir(dir) {
+			if have[dir] {
+				continue
+			}
+			have[dir] = true
+			n, err := Walk(p.lower, dir)
+			if err != nil {
+				return nil, fmt.Errorf("parent %s of %s: %w", dir, q, err)
+			}
+			out = append(out, attrChange(dir, n))
+		}
+		r := p.up.recs[q]
+		if r.Whiteout {
+			out = append(out, layout.Change{Path: q, Whiteout: true})
+			continue
+		}
+		u := r.Node
+		if f, ok := first[u]; ok && u.Type != tar.TypeDir {
+			out = append(out, layout.Change{Path: q, Type: tar.TypeLink, Linkname: f})
+			continue
+		}
+		first[u] = q
+		c := layout.Change{Path: q, Opaque: r.Opaque && u.Type == tar.TypeDir, Type: u.Type, Mode: tarMode(u.Mode),
+			Uid: int(u.Uid), Gid: int(u.Gid), ModTime: time.Unix(0, u.Mtime), Xattrs: u.Xattrs, Linkname: u.Link}
+		if u.Type == tar.TypeChar || u.Type == tar.TypeBlock {
+			c.Devmajor, c.Devminor = int64(unix.Major(u.Rdev)), int64(unix.Minor(u.Rdev))
+		}
+		if u.Type == tar.TypeReg {
+			c.Size = u.Size
+			c.Open = p.content(q, u)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// content opens a regular file's bytes: the upper's copy, or the lower's.
+func (p *Pending) content(q string, u *unode) func() (io.ReadCloser, error) {
+	return func() (io.ReadCloser, error) {
+		if u.Data != "" {
+			f, err := os.Open(p.up.dataPath(u.Data))
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", q, err)
+			}
+			return struct {
+				io.Reader
+				io.Closer
+			}{io.LimitReader(f, u.Size), f}, nil
+		}
+		n, err := Walk(p.lower, u.Lower)
+		if err != nil {
+			return nil, fmt.Errorf("%s: content at %s: %w", q, u.Lower, err)
+		}
+		f, ok := n.(File)
+		if !ok {
+			return nil, fmt.Errorf("%s: content at %s: %w", q, u.Lower, errors.ErrUnsupported)
+		}
+		return io.NopCloser(io.NewSectionReader(f, 0, u.Size)), nil
+	}
+}
+
+// attrChange is a directory entry carrying a lower node's metadata.
+func attrChange(p string, n Node) layout.Change {
+	a := n.Attr()
+	c := layout.Change{Path: p, Type: tar.TypeDir, Mode: tarMode(a.Mode), Uid: int(a.Uid), Gid: int(a.Gid), ModTime: a.Mtime}
+	if x, ok := n.(Xattrer); ok {
+		c.Xattrs = x.Xattrs()
+	}
+	return c
+}
+
+// tarMode is tar's mode for io/fs permission and special bits.
+func tarMode(m iofs.FileMode) int64 {
+	mode := int64(m.Perm())
+	if m&iofs.ModeSetuid != 0 {
+		mode |= 0o4000
+	}
+	if m&iofs.ModeSetgid != 0 {
+		mode |= 0o2000
+	}
+	if m&iofs.ModeSticky != 0 {
+		mode |= 0o1000
+	}
+	return mode
+}
