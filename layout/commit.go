@@ -170,7 +170,11 @@ func (s *Source) commit(ctx context.Context, ref, platform string, changes []Cha
 	if err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("manifest %s: %w", im.Desc.Digest, err)
 	}
-	manDesc := ocispec.Descriptor{Digest: digest.FromBytes(newMan), Size: int64(len(newMan))}
+	manType := manifestMediaType(im)
+	if manType == "" {
+		manType = ocispec.MediaTypeImageManifest
+	}
+	manDesc := ocispec.Descriptor{MediaType: manType, Digest: digest.FromBytes(newMan), Size: int64(len(newMan))}
 	blobs := []NewBlob{
 		{Digest: layer.digest, Open: func() (io.ReadCloser, error) { return os.Open(layer.path) }},
 		bytesBlob(newCfg),
@@ -178,6 +182,7 @@ func (s *Source) commit(ctx context.Context, ref, platform string, changes []Cha
 	}
 	rw := &graphRewrite{s: s, old: im.Desc.Digest, new: manDesc, done: map[digest.Digest]*ocispec.Descriptor{}, path: map[digest.Digest]bool{}}
 	var newTops []ocispec.Descriptor
+	var kept []digest.Digest // the other descriptors the name keeps
 	top := -1
 	for _, d := range tops {
 		nd, changed, err := rw.rewrite(d, 0)
@@ -187,6 +192,9 @@ func (s *Source) commit(ctx context.Context, ref, platform string, changes []Cha
 		if changed && top < 0 {
 			top = len(newTops)
 		}
+		if _, _, err := s.Blob(d.Digest); err == nil && !changed {
+			kept = append(kept, d.Digest)
+		}
 		nd.Annotations = nil
 		newTops = append(newTops, nd)
 	}
@@ -195,6 +203,16 @@ func (s *Source) commit(ctx context.Context, ref, platform string, changes []Cha
 		return ocispec.Descriptor{}, fmt.Errorf("%w: image %s not found again under %s", ErrNotFound, im.Desc.Digest, ref)
 	}
 	blobs = append(blobs, rw.blobs...)
+	// What the new image shares with the old, and the source held: it
+	// must still be there when the new image lands (a GC could have run
+	// in between, once nothing named the old image).
+	var shared []digest.Digest
+	for _, l := range im.Manifest.Layers {
+		if _, _, err := s.Blob(l.Digest); err == nil {
+			shared = append(shared, l.Digest)
+		}
+	}
+	shared = append(append(shared, rw.kept...), kept...)
 
 	// One write: the blobs, the name, and (under the lock) the checks and
 	// the rest of the source's bookkeeping.
@@ -203,6 +221,11 @@ func (s *Source) commit(ctx context.Context, ref, platform string, changes []Cha
 		if byName && name == ref {
 			if err := sameRef(e.src, ref, tops); err != nil {
 				return err
+			}
+		}
+		for _, d := range shared {
+			if _, _, err := e.src.Blob(d); err != nil {
+				return fmt.Errorf("%w: %s, which the new image shares with the old, is no longer in the source (removed by gc?)", ErrConflict, d)
 			}
 		}
 		for i, d := range newTops {
@@ -396,6 +419,7 @@ type graphRewrite struct {
 	old   digest.Digest
 	new   ocispec.Descriptor // digest and size of the replacement
 	blobs []NewBlob          // the new indexes, innermost first
+	kept  []digest.Digest    // what the new indexes list of the old, present in s
 	done  map[digest.Digest]*ocispec.Descriptor
 	path  map[digest.Digest]bool
 }
@@ -405,6 +429,9 @@ type graphRewrite struct {
 func (g *graphRewrite) rewrite(d ocispec.Descriptor, depth int) (ocispec.Descriptor, bool, error) {
 	if d.Digest == g.old {
 		d.Digest, d.Size = g.new.Digest, g.new.Size
+		if d.MediaType == "" {
+			d.MediaType = g.new.MediaType
+		}
 		return d, true, nil
 	}
 	if nd, ok := g.done[d.Digest]; ok {
@@ -412,6 +439,9 @@ func (g *graphRewrite) rewrite(d ocispec.Descriptor, depth int) (ocispec.Descrip
 			return d, false, nil
 		}
 		d.Digest, d.Size = nd.Digest, nd.Size
+		if d.MediaType == "" {
+			d.MediaType = nd.MediaType
+		}
 		return d, true, nil
 	}
 	if g.path[d.Digest] {
@@ -459,7 +489,12 @@ func (g *graphRewrite) rewrite(d ocispec.Descriptor, depth int) (ocispec.Descrip
 			ent = ent.clone()
 			ent.set("digest", nd.Digest)
 			ent.set("size", nd.Size)
+			if cd.MediaType == "" {
+				ent.set("mediaType", nd.MediaType)
+			}
 			changed = true
+		} else if _, _, err := g.s.Blob(cd.Digest); err == nil {
+			g.kept = append(g.kept, cd.Digest)
 		}
 		out = append(out, ent)
 	}
@@ -474,9 +509,16 @@ func (g *graphRewrite) rewrite(d ocispec.Descriptor, depth int) (ocispec.Descrip
 	}
 	b := bytesBlob(raw)
 	g.blobs = append(g.blobs, b)
-	nd := ocispec.Descriptor{Digest: b.Digest, Size: int64(len(raw))}
+	mt := n.Index.MediaType
+	if mt == "" {
+		mt = ocispec.MediaTypeImageIndex
+	}
+	nd := ocispec.Descriptor{MediaType: mt, Digest: b.Digest, Size: int64(len(raw))}
 	g.done[d.Digest] = &nd
 	d.Digest, d.Size = nd.Digest, nd.Size
+	if d.MediaType == "" {
+		d.MediaType = mt
+	}
 	return d, true, nil
 }
 

@@ -772,3 +772,29 @@ func TestCommitDocker25Save(t *testing.T) {
 		t.Errorf("the bare name docker moved too: %+v", r)
 	}
 }
+
+// TestCommitDocker25Untagged: the untagged Docker 25.0 save (index.json
+// "manifests": null) is committed by digest, under a new repo:tag.
+func TestCommitDocker25Untagged(t *testing.T) {
+	src := copyFixture(t, "B-ggcr-hello-world-docker-v25.tar")
+	s, _ := openPath(t, src)
+	ms := s.Manifests()
+	if len(ms) != 1 {
+		t.Fatalf("%d manifests", len(ms))
+	}
+	const name = "example.com/hello:patched"
+	d, err := s.Commit(context.Background(), ms[0].Digest.String(), "", []layout.Change{cmFile("patched", "yes\n")}, layout.CommitOptions{Tag: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, im := cmOpenImage(t, src, name, "")
+	if im.top.Digest != d.Digest || len(im.manifest.Layers) != 2 {
+		t.Fatalf("%s -> %s: %s", name, im.top.Digest, im.rawMan)
+	}
+	if !strings.Contains(string(s2.Files["manifest.json"]), `"RepoTags":["`+name+`"]`) {
+		t.Errorf("manifest.json: %s", s2.Files["manifest.json"])
+	}
+	for _, l := range im.manifest.Layers {
+		cmLayerTar(t, s2, l)
+	}
+}
