@@ -31,10 +31,13 @@ const (
 	CompressionNone = "none"
 )
 
-// Media types of docker schema 2 that only commit writes.
+// The docker schema 2 media type of an uncompressed layer, which only
+// commit writes.
+const mediaTypeDockerLayerTar = "application/vnd.docker.image.rootfs.diff.tar"
+
+// A buildx attestation is a manifest in an index, annotated with the
+// digest of the image it describes.
 const (
-	mediaTypeDockerLayerTar = "application/vnd.docker.image.rootfs.diff.tar"
-	// Buildx attestations: a manifest in an index that describes another.
 	annotationRefType   = "vnd.docker.reference.type"
 	annotationRefDigest = "vnd.docker.reference.digest"
 )
@@ -82,7 +85,10 @@ type CommitOptions struct {
 // ref is moved meanwhile, by another writer, and the commit moves ref
 // itself, it fails with ErrConflict rather than drop that writer's change:
 // the changes were made against the image ref named before. With o.Tag,
-// the new name is simply set (last writer wins for it).
+// the new name is simply set (last writer wins for it). If a blob the new
+// image shares with the old (a lower layer, another platform's manifest)
+// was removed meanwhile, by a gc once nothing named the old image, it
+// fails with ErrConflict too.
 //
 // A legacy docker save (manifest.json and <id>/layer.tar, no index.json)
 // cannot hold a new manifest: ErrUnsupported. It returns the new top
@@ -103,39 +109,25 @@ func (s *Source) commit(ctx context.Context, ref, platform string, changes []Cha
 	if s.Kind == KindDockerLegacy {
 		return ocispec.Descriptor{}, fmt.Errorf("%w: a legacy docker save (manifest.json and <id>/layer.tar, without index.json) has no place for a new manifest or index; convert it first (skopeo copy docker-archive:SRC oci-archive:DST, say)", ErrUnsupported)
 	}
-	comp := o.Compression
-	if comp == "" {
-		comp = CompressionGzip
-	}
-	if comp != CompressionGzip && comp != CompressionZstd && comp != CompressionNone {
-		return ocispec.Descriptor{}, fmt.Errorf("%w: compression %q: want gzip, zstd or none", ErrInvalid, o.Compression)
-	}
-	name := o.Tag
-	if name == "" {
-		name = ref
-	}
-	if !SafeRefName(name) {
-		return ocispec.Descriptor{}, fmt.Errorf("%w: reference name %q is unsafe as a path", ErrInvalid, name)
-	}
-	created, err := commitTime(o.Created)
+	o, err := o.withDefaults(ref)
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
+	name := o.Tag
 
 	// The image to build on.
 	tops, byName, err := s.commitTops(ref)
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
-	if !byName && o.Tag == "" {
+	if !byName && name == ref {
 		return ocispec.Descriptor{}, fmt.Errorf("%w: %s is a digest, which cannot move: give a tag for the new image", ErrInvalid, ref)
 	}
 	im, err := s.commitImage(tops, ref, platform)
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
-	docker := manifestMediaType(im) == mediaTypeDockerManifest
-	layerType, err := layerMediaType(comp, docker)
+	layerType, err := layerMediaType(o.Compression, manifestMediaType(im) == mediaTypeDockerManifest)
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
@@ -148,75 +140,43 @@ func (s *Source) commit(ctx context.Context, ref, platform string, changes []Cha
 		return ocispec.Descriptor{}, err
 	}
 
-	// The layer, staged in a temporary file.
-	layer, err := stageLayer(ctx, o.TempDir, changes, comp)
+	// The layer, staged in a temporary file, then the config and manifest
+	// of the new image, and new indexes on the way to it.
+	layer, err := stageLayer(ctx, o.TempDir, changes, o.Compression)
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
 	defer os.Remove(layer.path)
 	layerDesc := ocispec.Descriptor{MediaType: layerType, Digest: layer.digest, Size: layer.size}
-
-	// Config, manifest and indexes.
-	createdBy := o.CreatedBy
-	if createdBy == "" {
-		createdBy = "layoutfs commit"
-	}
-	newCfg, err := commitConfig(cfgRaw, len(im.Manifest.Layers), layer.diffID, ocispec.History{Created: &created, CreatedBy: createdBy, Comment: o.Message})
+	hist := ocispec.History{Created: &o.Created, CreatedBy: o.CreatedBy, Comment: o.Message}
+	cfg, man, err := newImage(im, cfgRaw, layerDesc, layer.diffID, hist)
 	if err != nil {
-		return ocispec.Descriptor{}, fmt.Errorf("config %s: %w", im.Manifest.Config.Digest, err)
+		return ocispec.Descriptor{}, err
 	}
-	cfgDesc := ocispec.Descriptor{MediaType: cfgType, Digest: digest.FromBytes(newCfg), Size: int64(len(newCfg))}
-	newMan, err := commitManifest(im.Raw, cfgDesc, layerDesc)
-	if err != nil {
-		return ocispec.Descriptor{}, fmt.Errorf("manifest %s: %w", im.Desc.Digest, err)
-	}
-	manType := manifestMediaType(im)
-	if manType == "" {
-		manType = ocispec.MediaTypeImageManifest
-	}
-	manDesc := ocispec.Descriptor{MediaType: manType, Digest: digest.FromBytes(newMan), Size: int64(len(newMan))}
 	blobs := []NewBlob{
 		{Digest: layer.digest, Open: func() (io.ReadCloser, error) { return os.Open(layer.path) }},
-		bytesBlob(newCfg),
-		bytesBlob(newMan),
+		bytesBlob(cfg.raw),
+		bytesBlob(man.raw),
 	}
-	rw := &graphRewrite{s: s, old: im.Desc.Digest, new: manDesc, done: map[digest.Digest]*ocispec.Descriptor{}, path: map[digest.Digest]bool{}}
-	var newTops []ocispec.Descriptor
-	var kept []digest.Digest // the other descriptors the name keeps
-	top := -1
-	for _, d := range tops {
-		nd, changed, err := rw.rewrite(d, 0)
-		if err != nil {
-			return ocispec.Descriptor{}, err
-		}
-		if changed && top < 0 {
-			top = len(newTops)
-		}
-		if _, _, err := s.Blob(d.Digest); err == nil && !changed {
-			kept = append(kept, d.Digest)
-		}
-		nd.Annotations = nil
-		newTops = append(newTops, nd)
-	}
-	if top < 0 {
-		// Images found it under tops: rewriting must too.
-		return ocispec.Descriptor{}, fmt.Errorf("%w: image %s not found again under %s", ErrNotFound, im.Desc.Digest, ref)
+	rw := &graphRewrite{s: s, old: im.Desc.Digest, new: man.desc, done: map[digest.Digest]*ocispec.Descriptor{}, path: map[digest.Digest]bool{}}
+	newTops, top, err := rw.rewriteTops(tops)
+	if err != nil {
+		return ocispec.Descriptor{}, err
 	}
 	blobs = append(blobs, rw.blobs...)
-	// What the new image shares with the old, and the source held: it
-	// must still be there when the new image lands (a GC could have run
-	// in between, once nothing named the old image).
+	// What the new image shares with the old, as far as the source held
+	// it, must still be there when the new image lands: a gc may have run
+	// in between, once nothing named the old image.
 	var shared []digest.Digest
 	for _, l := range im.Manifest.Layers {
 		if _, _, err := s.Blob(l.Digest); err == nil {
 			shared = append(shared, l.Digest)
 		}
 	}
-	shared = append(append(shared, rw.kept...), kept...)
+	shared = append(shared, rw.kept...)
 
-	// One write: the blobs, the name, and (under the lock) the checks and
-	// the rest of the source's bookkeeping.
-	layers := append(slices.Clone(im.Manifest.Layers), layerDesc)
+	// One write: the blobs and the name, plus, under the lock, the checks
+	// and the rest of the source's bookkeeping.
 	edit := func(e *editor) error {
 		if byName && name == ref {
 			if err := sameRef(e.src, ref, tops); err != nil {
@@ -234,7 +194,7 @@ func (s *Source) commit(ctx context.Context, ref, platform string, changes []Cha
 			}
 		}
 		if e.src.Kind == KindDockerSave && e.dock != nil && dockerTagged(name) {
-			e.addDockerEntry(name, cfgDesc, layers)
+			e.addDockerEntry(name, cfg.desc, append(slices.Clone(im.Manifest.Layers), layerDesc))
 		}
 		return nil
 	}
@@ -242,6 +202,55 @@ func (s *Source) commit(ctx context.Context, ref, platform string, changes []Cha
 		return ocispec.Descriptor{}, err
 	}
 	return newTops[top], nil
+}
+
+// withDefaults fills in the defaults of o and checks it: Compression,
+// CreatedBy, Created and Tag (ref, when not set) are all set after it.
+func (o CommitOptions) withDefaults(ref string) (CommitOptions, error) {
+	switch o.Compression {
+	case "":
+		o.Compression = CompressionGzip
+	case CompressionGzip, CompressionZstd, CompressionNone:
+	default:
+		return o, fmt.Errorf("%w: compression %q: want gzip, zstd or none", ErrInvalid, o.Compression)
+	}
+	if o.CreatedBy == "" {
+		o.CreatedBy = "layoutfs commit"
+	}
+	if o.Tag == "" {
+		o.Tag = ref
+	}
+	if !SafeRefName(o.Tag) {
+		return o, fmt.Errorf("%w: reference name %q is unsafe as a path", ErrInvalid, o.Tag)
+	}
+	var err error
+	o.Created, err = commitTime(o.Created)
+	return o, err
+}
+
+// newBlob is a JSON blob made by a commit.
+type newBlob struct {
+	desc ocispec.Descriptor
+	raw  []byte
+}
+
+// newImage makes the config and manifest of im with layer on top.
+func newImage(im *Image, cfgRaw []byte, layer ocispec.Descriptor, diffID digest.Digest, hist ocispec.History) (cfg, man newBlob, err error) {
+	cfg.raw, err = commitConfig(cfgRaw, len(im.Manifest.Layers), diffID, hist)
+	if err != nil {
+		return cfg, man, fmt.Errorf("config %s: %w", im.Manifest.Config.Digest, err)
+	}
+	cfg.desc = ocispec.Descriptor{MediaType: im.Manifest.Config.MediaType, Digest: digest.FromBytes(cfg.raw), Size: int64(len(cfg.raw))}
+	man.raw, err = commitManifest(im.Raw, cfg.desc, layer)
+	if err != nil {
+		return cfg, man, fmt.Errorf("manifest %s: %w", im.Desc.Digest, err)
+	}
+	mt := manifestMediaType(im)
+	if mt == "" {
+		mt = ocispec.MediaTypeImageManifest
+	}
+	man.desc = ocispec.Descriptor{MediaType: mt, Digest: digest.FromBytes(man.raw), Size: int64(len(man.raw))}
+	return cfg, man, nil
 }
 
 // commitTime is the time of a commit: t, else SOURCE_DATE_EPOCH, else now.
@@ -419,9 +428,36 @@ type graphRewrite struct {
 	old   digest.Digest
 	new   ocispec.Descriptor // digest and size of the replacement
 	blobs []NewBlob          // the new indexes, innermost first
-	kept  []digest.Digest    // what the new indexes list of the old, present in s
+	kept  []digest.Digest    // what the new descriptors share with the old, present in s
 	done  map[digest.Digest]*ocispec.Descriptor
 	path  map[digest.Digest]bool
+}
+
+// rewriteTops rewrites the descriptors a name points at. It returns them
+// all, without annotations, and which one is the first that changed; the
+// unchanged ones the source holds join kept.
+func (g *graphRewrite) rewriteTops(tops []ocispec.Descriptor) ([]ocispec.Descriptor, int, error) {
+	var out []ocispec.Descriptor
+	top := -1
+	for _, d := range tops {
+		nd, changed, err := g.rewrite(d, 0)
+		if err != nil {
+			return nil, 0, err
+		}
+		if changed && top < 0 {
+			top = len(out)
+		}
+		if _, _, err := g.s.Blob(d.Digest); err == nil && !changed {
+			g.kept = append(g.kept, d.Digest)
+		}
+		nd.Annotations = nil
+		out = append(out, nd)
+	}
+	if top < 0 {
+		// Images found the image under tops: rewriting must too.
+		return nil, 0, fmt.Errorf("%w: image %s not found again", ErrNotFound, g.old)
+	}
+	return out, top, nil
 }
 
 // rewrite returns d with what it reaches rewritten, and whether anything
