@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/layoutfs/layoutfs/layout"
@@ -137,6 +138,9 @@ func (p *Pending) Changes() ([]layout.Change, error) {
 		first[u] = q
 		c := layout.Change{Path: q, Opaque: r.Opaque && u.Type == tar.TypeDir, Type: u.Type, Mode: tarMode(u.Mode),
 			Uid: int(u.Uid), Gid: int(u.Gid), ModTime: time.Unix(0, u.Mtime), Xattrs: u.Xattrs, Linkname: u.Link}
+		if u.Touched {
+			c.ModTime = commitEpoch()
+		}
 		if u.Type == tar.TypeChar || u.Type == tar.TypeBlock {
 			c.Devmajor, c.Devminor = int64(unix.Major(u.Rdev)), int64(unix.Minor(u.Rdev))
 		}
@@ -172,6 +176,16 @@ func (p *Pending) content(q string, u *unode) func() (io.ReadCloser, error) {
 		}
 		return io.NopCloser(io.NewSectionReader(f, 0, u.Size)), nil
 	}
+}
+
+// commitEpoch is the mtime a commit gives what the user changed without
+// setting a time: SOURCE_DATE_EPOCH when set (as reproducible builds
+// use), else the Unix epoch.
+func commitEpoch() time.Time {
+	if s, err := strconv.ParseInt(os.Getenv("SOURCE_DATE_EPOCH"), 10, 64); err == nil {
+		return time.Unix(s, 0)
+	}
+	return time.Unix(0, 0)
 }
 
 // attrChange is a directory entry carrying a lower node's metadata.

@@ -31,6 +31,9 @@ type rwRoot struct {
 	root    *mnode
 	checked time.Time
 	upIno   map[uint64]uint64 // inode numbers of upper nodes, by id
+	// gen counts the times the upper was opened afresh (after a commit or
+	// discard elsewhere); nodes of an older one look themselves up again.
+	gen uint64
 	files   map[string]*os.File
 	err     error
 }
@@ -48,6 +51,8 @@ type mnode struct {
 	opaque bool // a directory showing nothing of lower's children
 	kids   map[string]*mnode
 	ino    uint64
+	gen    uint64
+	gone   bool // no longer in the rootfs (its upper was dropped)
 }
 
 func newRWRoot(lower Dir, dir string, ino *inos, warn func(string)) *rwRoot {
@@ -82,13 +87,40 @@ func (r *rwRoot) state() (*mnode, error) {
 		return nil, err
 	}
 	r.up = up
-	// The root keeps its identity (the tree holds it); what was below it
-	// is forgotten.
+	// The root keeps its identity (the tree holds it); the nodes below it
+	// refresh themselves when next used, since the kernel holds them too.
+	r.gen++
+	r.root.gen = r.gen
 	r.root.kids, r.root.up, r.root.opaque = nil, nil, false
 	if rec := up.recs["."]; rec != nil && rec.Node != nil {
 		r.root.up = rec.Node
 	}
 	return r.root, nil
+}
+
+// refresh brings a node of an upper since dropped up to date: it takes
+// the place of what its path is now, or is gone.
+func (m *mnode) refresh() {
+	if m.gen == m.r.gen {
+		return
+	}
+	m.gen = m.r.gen
+	if m.parent == nil {
+		return
+	}
+	m.parent.refresh()
+	if m.parent.gone || m.parent.load() != nil {
+		m.gone = true
+		return
+	}
+	k := m.parent.kids[m.name]
+	switch {
+	case k == nil:
+		m.gone = true
+	case k != m:
+		m.lower, m.up, m.opaque, m.kids, m.gone = k.lower, k.up, k.opaque, nil, false
+		m.parent.kids[m.name] = m
+	}
 }
 
 // node returns the typed node for m.
@@ -179,7 +211,7 @@ func (m *mnode) load() error {
 			return err
 		}
 		for _, e := range ents {
-			kids[e.Name] = &mnode{r: m.r, parent: m, name: e.Name, lower: e.Node, ino: e.Node.Attr().Ino}
+			kids[e.Name] = &mnode{r: m.r, parent: m, name: e.Name, lower: e.Node, ino: e.Node.Attr().Ino, gen: m.r.gen}
 		}
 	}
 	p := m.path()
@@ -195,7 +227,7 @@ func (m *mnode) load() error {
 		if k == nil || rec.Node.Lower != "" && rec.Node.Lower != m.childPath(name) {
 			// Made in the upper, or moved here: its content (if any)
 			// is the lower's at rec.Node.Lower.
-			k = &mnode{r: m.r, parent: m, name: name, ino: m.r.upperIno(rec.Node.ID)}
+			k = &mnode{r: m.r, parent: m, name: name, ino: m.r.upperIno(rec.Node.ID), gen: m.r.gen}
 			if rec.Node.Lower != "" {
 				if n, err := Walk(m.r.lower, rec.Node.Lower); err == nil {
 					k.lower = n
@@ -254,6 +286,11 @@ func (m *mnode) copyUp() error {
 	}
 	if u.Type == tar.TypeDir {
 		u.Size = 0
+	}
+	if a.Nlink > 1 && !a.Mode.IsDir() {
+		// A hard link of the lower that changes on its own is no longer
+		// the other names' inode, as it will not be in the layer.
+		m.ino = m.r.upperIno(u.ID)
 	}
 	m.r.upIno[u.ID] = m.ino
 	m.up = u
@@ -324,6 +361,10 @@ func (m *mnode) edit(fn func() error) error {
 	if _, err := m.r.state(); err != nil {
 		return err
 	}
+	m.refresh()
+	if m.gone {
+		return fmt.Errorf("%s: %w", m.name, iofs.ErrNotExist)
+	}
 	return fn()
 }
 
@@ -347,9 +388,9 @@ func (m *mnode) newChild(name string, u *unode) (*mnode, error) {
 	}
 	p := m.childPath(name)
 	u.ID = m.r.up.newID()
-	u.Mtime = time.Now().UnixNano()
+	u.Mtime, u.Touched = time.Now().UnixNano(), true
 	opaque := u.Type == tar.TypeDir && m.r.inLower(p)
-	k := &mnode{r: m.r, parent: m, name: name, up: u, opaque: opaque, ino: m.r.upperIno(u.ID)}
+	k := &mnode{r: m.r, parent: m, name: name, up: u, opaque: opaque, ino: m.r.upperIno(u.ID), gen: m.r.gen}
 	if u.Type == tar.TypeDir {
 		k.kids = map[string]*mnode{}
 	}
@@ -476,10 +517,13 @@ func (d *mdir) Link(name string, target Node) (Node, error) {
 		if err := validName(name); err != nil {
 			return err
 		}
+		if src.refresh(); src.gone {
+			return fmt.Errorf("link %s: %w", name, iofs.ErrNotExist)
+		}
 		if err := src.copyUp(); err != nil {
 			return err
 		}
-		k := &mnode{r: d.r, parent: d.m(), name: name, lower: src.lower, up: src.up, ino: src.ino}
+		k := &mnode{r: d.r, parent: d.m(), name: name, lower: src.lower, up: src.up, ino: src.ino, gen: d.r.gen}
 		if err := d.r.up.put(k.path(), src.up, false); err != nil {
 			return err
 		}
@@ -533,6 +577,9 @@ func (d *mdir) Rename(oldName string, newDir Dir, newName string, noReplace bool
 		src, err := d.m().child(oldName)
 		if err != nil {
 			return err
+		}
+		if nd.m().refresh(); nd.gone {
+			return fmt.Errorf("rename to %s: %w", newName, iofs.ErrNotExist)
 		}
 		if err := nd.m().load(); err != nil {
 			return err
@@ -627,16 +674,20 @@ func sortedKeys[V any](m map[string]V) []string {
 	return out
 }
 
-// locked runs fn under the rootfs's lock.
+// locked runs fn under the rootfs's lock, on m brought up to date.
 func (m *mnode) locked(fn func() Attr) Attr {
 	m.r.mu.Lock()
 	defer m.r.mu.Unlock()
+	m.r.state()
+	m.refresh()
 	return fn()
 }
 
 func (m *mnode) lockedX() map[string]string {
 	m.r.mu.Lock()
 	defer m.r.mu.Unlock()
+	m.r.state()
+	m.refresh()
 	return m.xattrs()
 }
 
@@ -654,7 +705,7 @@ func (m *mnode) setattr(s SetAttr) error {
 				return err
 			}
 			m.up.Size = *s.Size
-			m.up.Mtime = time.Now().UnixNano()
+			m.up.Mtime, m.up.Touched = time.Now().UnixNano(), true
 		}
 		if err := m.copyUp(); err != nil {
 			return err
@@ -670,13 +721,18 @@ func (m *mnode) setattr(s SetAttr) error {
 			u.Gid = *s.Gid
 		}
 		if s.Mtime != nil {
-			u.Mtime = s.Mtime.UnixNano()
+			u.Mtime, u.Touched = s.Mtime.UnixNano(), false
 		}
 		return m.r.up.putNode(u)
 	})
 }
 
 func (m *mnode) setXattr(name string, value []byte) error {
+	if !strings.HasPrefix(name, "user.") && !strings.HasPrefix(name, "trusted.") && !strings.HasPrefix(name, "security.") {
+		// system.* are ACLs and the like, which layers do not carry as
+		// xattrs; cp -a and tar fall back to plain modes on ENOTSUP.
+		return fmt.Errorf("xattr %s: %w", name, syscall.ENOTSUP)
+	}
 	return m.edit(func() error {
 		if err := m.copyUp(); err != nil {
 			return err
@@ -715,6 +771,8 @@ func (f *mfile) Setattr(s SetAttr) error           { return f.m().setattr(s) }
 // ReadAt reads the upper's copy if there is one, else the lower file.
 func (f *mfile) ReadAt(p []byte, off int64) (int, error) {
 	f.r.mu.Lock()
+	f.r.state()
+	f.m().refresh()
 	var file *os.File
 	var err error
 	lower, _ := f.lower.(File)
@@ -750,7 +808,7 @@ func (f *mfile) WriteAt(p []byte, off int64) (int, error) {
 			return err
 		}
 		f.up.Size = max(f.up.Size, off+int64(n))
-		f.up.Mtime = time.Now().UnixNano()
+		f.up.Mtime, f.up.Touched = time.Now().UnixNano(), true
 		return f.r.up.putNode(f.up)
 	})
 	return n, err

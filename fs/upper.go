@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // The pending changes to one image's rootfs live in an upper directory:
@@ -34,6 +35,10 @@ type unode struct {
 	Uid    uint32            `json:"uid"`
 	Gid    uint32            `json:"gid"`
 	Mtime  int64             `json:"mtime"` // ns since the epoch
+	// Touched: Mtime is the clock's at the last change, not one the user
+	// set or the lower had. A commit writes a fixed time instead, so that
+	// the same edits give the same layer.
+	Touched bool `json:"touched,omitempty"`
 	Xattrs map[string]string `json:"xattrs,omitempty"`
 	Link   string            `json:"link,omitempty"` // symlink target
 	Rdev   uint64            `json:"rdev,omitempty"`
@@ -198,7 +203,10 @@ func fileStamp(p string) string {
 	if err != nil {
 		return ""
 	}
-	return fmt.Sprint(st.Sys())
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+		return fmt.Sprintf("%d:%d", sys.Dev, sys.Ino)
+	}
+	return st.Name()
 }
 
 // gone reports whether the upper was removed or replaced by another
