@@ -33,9 +33,9 @@ type rwRoot struct {
 	upIno   map[uint64]uint64 // inode numbers of upper nodes, by id
 	// gen counts the times the upper was opened afresh (after a commit or
 	// discard elsewhere); nodes of an older one look themselves up again.
-	gen uint64
-	files   map[string]*os.File
-	err     error
+	gen   uint64
+	files map[string]*os.File
+	err   error
 }
 
 // mnode is a name in the writable rootfs. Its identity survives renames;

@@ -29,19 +29,19 @@ import (
 // unode is an inode of the upper: a path's new metadata and, for a
 // regular file, where its content is. Hard links share one.
 type unode struct {
-	ID     uint64            `json:"id"`
-	Type   byte              `json:"type"` // a tar typeflag
-	Mode   iofs.FileMode     `json:"mode"` // permissions and setuid/setgid/sticky
-	Uid    uint32            `json:"uid"`
-	Gid    uint32            `json:"gid"`
-	Mtime  int64             `json:"mtime"` // ns since the epoch
+	ID    uint64        `json:"id"`
+	Type  byte          `json:"type"` // a tar typeflag
+	Mode  iofs.FileMode `json:"mode"` // permissions and setuid/setgid/sticky
+	Uid   uint32        `json:"uid"`
+	Gid   uint32        `json:"gid"`
+	Mtime int64         `json:"mtime"` // ns since the epoch
 	// Touched: Mtime is the clock's at the last change, not one the user
 	// set or the lower had. A commit writes a fixed time instead, so that
 	// the same edits give the same layer.
-	Touched bool `json:"touched,omitempty"`
-	Xattrs map[string]string `json:"xattrs,omitempty"`
-	Link   string            `json:"link,omitempty"` // symlink target
-	Rdev   uint64            `json:"rdev,omitempty"`
+	Touched bool              `json:"touched,omitempty"`
+	Xattrs  map[string]string `json:"xattrs,omitempty"`
+	Link    string            `json:"link,omitempty"` // symlink target
+	Rdev    uint64            `json:"rdev,omitempty"`
 	// Data names the file under data/ holding the content; "" means the
 	// content is still the lower file's at Lower (a copy-up of metadata).
 	Data  string `json:"data,omitempty"`

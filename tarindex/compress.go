@@ -25,6 +25,10 @@ func (c Compression) String() string {
 		return "gzip"
 	case Zstd:
 		return "zstd"
+	case EStargz:
+		return "estargz"
+	case ZstdChunked:
+		return "zstd:chunked"
 	}
 	return "none"
 }
@@ -53,13 +57,13 @@ func Detect(r io.ReaderAt) (Compression, error) {
 // NewDecompressor returns a reader of the uncompressed stream of r.
 func NewDecompressor(c Compression, r io.Reader) (io.ReadCloser, error) {
 	switch c {
-	case Gzip:
+	case Gzip, EStargz:
 		zr, err := gzip.NewReader(r)
 		if err != nil {
 			return nil, fmt.Errorf("gzip: %w", err)
 		}
 		return zr, nil
-	case Zstd:
+	case Zstd, ZstdChunked:
 		zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(1<<30))
 		if err != nil {
 			return nil, fmt.Errorf("zstd: %w", err)

@@ -106,24 +106,36 @@ var spanCache = zran.NewCache(256 << 20)
 // archive of several frames is read frame by frame; a single-frame one is
 // decompressed once into the cache directory (or an unlinked temporary
 // file without a cache).
+//
+// An eStargz or zstd:chunked layer is indexed from the table of contents
+// it carries, with no pass over its contents (see toc.go); such an archive
+// is not Verified, and its Compression says which format it is.
 func Open(ctx context.Context, r io.ReaderAt, size int64, key string, o Options) (*Archive, error) {
 	comp, err := Detect(r)
 	if err != nil {
 		return nil, err
 	}
-	var a *Archive
-	switch comp {
-	case Gzip:
-		a, err = o.openGzip(ctx, r, size, key)
-	case Zstd:
-		a, err = o.openZstd(ctx, r, size, key)
-	default:
-		a, err = o.openPlain(ctx, r, size, key)
-	}
+	a, tocWarning, err := o.openTOC(ctx, r, size, key, comp)
 	if err != nil {
 		return nil, err
 	}
-	a.Compression = comp
+	if a == nil {
+		switch comp {
+		case Gzip:
+			a, err = o.openGzip(ctx, r, size, key)
+		case Zstd:
+			a, err = o.openZstd(ctx, r, size, key)
+		default:
+			a, err = o.openPlain(ctx, r, size, key)
+		}
+		if err != nil {
+			return nil, err
+		}
+		a.Compression = comp
+		if tocWarning != "" {
+			a.Warnings = append(a.Warnings[:len(a.Warnings):len(a.Warnings)], tocWarning)
+		}
+	}
 	a.Cache = o.Cache
 	return a, nil
 }
