@@ -26,15 +26,12 @@ import (
 )
 
 // cmtBaseLayout builds, with umoci, a layout holding one image tagged "t"
-// with something to modify, delete and replace.
+// with something to modify, delete and replace: the write tests' base
+// image with a second layer.
 func cmtBaseLayout(t *testing.T) string {
 	t.Helper()
-	mntNeed(t, "umoci", "skopeo", "tar")
-	dir := t.TempDir()
-	l := filepath.Join(dir, "layout")
-	mntExec(t, "umoci", "init", "--layout", l)
-	mntExec(t, "umoci", "new", "--image", l+":t")
-	bundle := filepath.Join(dir, "bundle")
+	l := wrBaseLayout(t)
+	bundle := filepath.Join(t.TempDir(), "bundle")
 	mntExec(t, "umoci", "unpack", "--image", l+":t", bundle)
 	root := filepath.Join(bundle, "rootfs")
 	for p, body := range map[string]string{
