@@ -60,6 +60,10 @@ type CommitOptions struct {
 	// TempDir is where the layer is staged before it is added to the
 	// source; "" is os.TempDir().
 	TempDir string
+	// Base, when set, is the digest of the manifest the changes were made
+	// against: if ref and platform name another image, Commit fails with
+	// ErrConflict.
+	Base digest.Digest
 }
 
 // Commit writes changes as a new layer on top of an image and points a
@@ -126,6 +130,9 @@ func (s *Source) commit(ctx context.Context, ref, platform string, changes []Cha
 	im, err := s.commitImage(tops, ref, platform)
 	if err != nil {
 		return ocispec.Descriptor{}, err
+	}
+	if o.Base != "" && o.Base != im.Desc.Digest {
+		return ocispec.Descriptor{}, fmt.Errorf("%w: the changes were made on %s, and %s is now %s", ErrConflict, o.Base, ref, im.Desc.Digest)
 	}
 	layerType, err := layerMediaType(o.Compression, manifestMediaType(im) == mediaTypeDockerManifest)
 	if err != nil {

@@ -670,6 +670,14 @@ func TestCommitConflict(t *testing.T) {
 	if _, err := s.Commit(ctx, "v1", "", []layout.Change{cmFile("f", "x")}, layout.CommitOptions{Tag: "v1-patched"}); err != nil {
 		t.Errorf("with a tag: %v", err)
 	}
+	// Base: the changes were made on a, and v1 now names b.
+	s2, _ := l.open()
+	if _, err := s2.Commit(ctx, "v1", "", []layout.Change{cmFile("f", "x")}, layout.CommitOptions{Base: a.Digest}); !errors.Is(err, layout.ErrConflict) {
+		t.Errorf("Base %s on v1 -> %s: err = %v", a.Digest, b.Digest, err)
+	}
+	if _, err := s2.Commit(ctx, "v1", "", []layout.Change{cmFile("f", "x")}, layout.CommitOptions{Base: b.Digest}); err != nil {
+		t.Errorf("Base %s on v1 -> %s: %v", b.Digest, b.Digest, err)
+	}
 }
 
 // TestCommitReproducible: the same changes on two copies, at different
