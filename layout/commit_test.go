@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -251,6 +252,32 @@ func TestWriteLayerInvalid(t *testing.T) {
 				t.Errorf("%d bytes written before the error", buf.Len())
 			}
 		})
+	}
+}
+
+// TestWriteLayerLongNames: names and link targets too long or not ASCII
+// for USTAR go in PAX records, and read back as given.
+func TestWriteLayerLongNames(t *testing.T) {
+	long := strings.Repeat("d/", 80) + "file"
+	changes := []layout.Change{
+		cmFile(long, "deep"),
+		cmFile("日本語/ファイル", "utf-8"),
+		{Path: "l", Type: tar.TypeSymlink, Linkname: strings.Repeat("../", 60) + "target"},
+		{Path: "big-ids", Type: tar.TypeReg, Uid: 1 << 30, Gid: 1 << 30},
+	}
+	got := map[string]*tar.Header{}
+	for _, e := range cmRead(t, cmLayer(t, changes)) {
+		got[e.hdr.Name] = e.hdr
+	}
+	for _, c := range changes {
+		h, ok := got[c.Path]
+		if !ok {
+			t.Errorf("%s: missing; have %v", c.Path, slices.Collect(maps.Keys(got)))
+			continue
+		}
+		if h.Linkname != c.Linkname || h.Uid != c.Uid || h.Gid != c.Gid {
+			t.Errorf("%s: %+v", c.Path, h)
+		}
 	}
 }
 
@@ -647,7 +674,8 @@ func TestCommitTag(t *testing.T) {
 }
 
 // TestCommitConflict: a ref moved by another writer after the commit
-// read it is not overwritten; with a Tag, the commit goes through.
+// read it is not overwritten; with a Tag, the commit goes through. A Base
+// that is not the image the ref names is a conflict too.
 func TestCommitConflict(t *testing.T) {
 	l := newLayout(t)
 	a := l.image(amd64, "a")
