@@ -47,6 +47,7 @@ digest (manifests/<digest>/<platform>) needs --tag.`,
 			Compression: c.String("compression"),
 			Message:     c.String("message"),
 			Tag:         c.String("tag"),
+			Base:        im.manifest,
 		})
 		if err != nil {
 			return fmt.Errorf("commit %s: %w", im.treePath, err)
@@ -157,6 +158,7 @@ type mountedImage struct {
 	src      *layout.Source
 	ref      string // a reference name, or a digest
 	platform string
+	manifest digest.Digest // the image the changes were made on
 	pending  *lfs.Pending
 }
 
@@ -208,6 +210,7 @@ func openMountedImage(c *cli.Context, mnt, treePath string) (*mountedImage, erro
 		src:      src,
 		ref:      strings.Join(parts[1:len(parts)-1], "/"),
 		platform: parts[len(parts)-1],
+		manifest: manifest,
 		pending:  pending,
 	}, nil
 }
