@@ -116,7 +116,7 @@ func (u *upper) replay() error {
 	sc.Buffer(make([]byte, 0, 64<<10), 64<<20)
 	for sc.Scan() {
 		var l journalLine
-		if err := json.Unmarshal(sc.Bytes(), &l); err != nil || !validUpperPath(l.Path) {
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil || !validLine(l) {
 			// A torn last write: what came before it stands.
 			continue
 		}
@@ -146,6 +146,23 @@ func (u *upper) applyLine(l journalLine, nodes map[uint64]*unode) {
 			u.nextID = max(u.nextID, id+1)
 		}
 	}
+}
+
+// validLine checks a record read back: its paths stay in the rootfs and
+// its data file under data/, whatever the journal holds.
+func validLine(l journalLine) bool {
+	if !validUpperPath(l.Path) {
+		return false
+	}
+	if n := l.Node; n != nil {
+		if _, err := strconv.ParseUint(n.Data, 10, 64); n.Data != "" && err != nil {
+			return false
+		}
+		if n.Lower != "" && !validUpperPath(n.Lower) || n.Size < 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func validUpperPath(p string) bool {

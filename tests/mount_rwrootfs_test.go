@@ -204,3 +204,40 @@ func TestRWRootfsDiscard(t *testing.T) {
 		t.Errorf("commit with nothing pending: %s", r)
 	}
 }
+
+// TestRWRootfsCommitArchive: the same on an oci-archive, which commit
+// rewrites beside itself while the mount serves it.
+func TestRWRootfsCommitArchive(t *testing.T) {
+	mntRequireFUSE(t)
+	t.Parallel()
+	base := rwRichLayout(t)
+	src := filepath.Join(t.TempDir(), "image.tar")
+	mntExec(t, "skopeo", "copy", "-q", "oci:"+base+":t", "oci-archive:"+src+":t")
+	cache := t.TempDir()
+	mnt := mntEmptyDir(t)
+	mntRunOK(t, "mount", "--rw", "--cache-dir", cache, src, mnt)
+	mntCleanupUmount(t, mnt)
+	root := filepath.Join(mnt, "tags/t/linux_amd64/rootfs")
+	if err := os.WriteFile(filepath.Join(root, "newfile"), []byte("in an archive\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(root, "etc/conf")); err != nil {
+		t.Fatal(err)
+	}
+	mntRunOK(t, "commit", "--cache-dir", cache, "--tag", "edited", mnt, "tags/t/linux_amd64")
+	copyDir := filepath.Join(t.TempDir(), "copy")
+	mntExec(t, "skopeo", "copy", "-q", "oci-archive:"+src+":edited", "oci:"+copyDir+":e")
+	bundle := filepath.Join(t.TempDir(), "bundle")
+	mntExec(t, "umoci", "unpack", "--image", copyDir+":e", bundle)
+	if b, err := os.ReadFile(filepath.Join(bundle, "rootfs/newfile")); err != nil || string(b) != "in an archive\n" {
+		t.Errorf("newfile in the committed image: %q %v", b, err)
+	}
+	if _, err := os.Lstat(filepath.Join(bundle, "rootfs/etc/conf")); !os.IsNotExist(err) {
+		t.Errorf("etc/conf still in the committed image: %v", err)
+	}
+	edited := filepath.Join(mnt, "tags/edited/linux_amd64/rootfs/newfile")
+	rwEventually(t, "the mount to show tags/edited", func() bool {
+		b, err := os.ReadFile(edited)
+		return err == nil && string(b) == "in an archive\n"
+	})
+}
