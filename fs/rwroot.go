@@ -658,7 +658,7 @@ func (d *mdir) Rename(oldName string, newDir Dir, newName string, noReplace bool
 				n.opaque = true
 			}
 			p := n.path()
-			d.r.up.recs[p] = &urec{Opaque: n.opaque, Node: n.up}
+			d.r.up.set(p, &urec{Opaque: n.opaque, Node: n.up})
 			lines = append(lines, journalLine{Path: p, Opaque: n.opaque, Node: n.up})
 		}
 		return d.r.up.write(lines...)

@@ -72,6 +72,7 @@ type journalLine struct {
 type upper struct {
 	dir     string
 	recs    map[string]*urec
+	names   map[*unode]map[string]bool // the paths of each node
 	journal *os.File
 	nextID  uint64
 	// stamp identifies the journal file, so that a discard or commit by
@@ -82,7 +83,7 @@ type upper struct {
 // openUpper opens (creating it) the upper at dir, replays and compacts
 // its journal.
 func openUpper(dir string) (*upper, error) {
-	u := &upper{dir: dir, recs: map[string]*urec{}, nextID: 1}
+	u := &upper{dir: dir, recs: map[string]*urec{}, names: map[*unode]map[string]bool{}, nextID: 1}
 	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o700); err != nil {
 		return nil, fmt.Errorf("upper %s: %w", dir, err)
 	}
@@ -98,7 +99,7 @@ func openUpper(dir string) (*upper, error) {
 // readUpper reads the changes at dir without opening it for writing (for
 // status and commit in another process). A missing dir is no changes.
 func readUpper(dir string) (*upper, error) {
-	u := &upper{dir: dir, recs: map[string]*urec{}, nextID: 1}
+	u := &upper{dir: dir, recs: map[string]*urec{}, names: map[*unode]map[string]bool{}, nextID: 1}
 	return u, u.replay()
 }
 
@@ -129,9 +130,9 @@ func (u *upper) replay() error {
 func (u *upper) applyLine(l journalLine, nodes map[uint64]*unode) {
 	switch {
 	case l.Drop:
-		delete(u.recs, l.Path)
+		u.set(l.Path, nil)
 	case l.Whiteout:
-		u.recs[l.Path] = &urec{Whiteout: true}
+		u.set(l.Path, &urec{Whiteout: true})
 	case l.Node != nil:
 		n := nodes[l.Node.ID]
 		if n == nil {
@@ -140,7 +141,7 @@ func (u *upper) applyLine(l journalLine, nodes map[uint64]*unode) {
 		} else {
 			*n = *l.Node
 		}
-		u.recs[l.Path] = &urec{Opaque: l.Opaque, Node: n}
+		u.set(l.Path, &urec{Opaque: l.Opaque, Node: n})
 		u.nextID = max(u.nextID, n.ID+1)
 		if id, err := strconv.ParseUint(n.Data, 10, 64); err == nil {
 			u.nextID = max(u.nextID, id+1)
@@ -264,19 +265,38 @@ func (u *upper) write(lines ...journalLine) error {
 	return nil
 }
 
+// set makes r the record of p (nil: none), keeping names in step.
+func (u *upper) set(p string, r *urec) {
+	if old := u.recs[p]; old != nil && old.Node != nil {
+		delete(u.names[old.Node], p)
+		if len(u.names[old.Node]) == 0 {
+			delete(u.names, old.Node)
+		}
+	}
+	if r == nil {
+		delete(u.recs, p)
+		return
+	}
+	u.recs[p] = r
+	if r.Node != nil {
+		if u.names[r.Node] == nil {
+			u.names[r.Node] = map[string]bool{}
+		}
+		u.names[r.Node][p] = true
+	}
+}
+
 // put records p as node n (opaque: hiding the lower directory).
 func (u *upper) put(p string, n *unode, opaque bool) error {
-	u.recs[p] = &urec{Opaque: opaque, Node: n}
+	u.set(p, &urec{Opaque: opaque, Node: n})
 	return u.write(journalLine{Path: p, Opaque: opaque, Node: n})
 }
 
 // putNode records every path of n again, after n changed.
 func (u *upper) putNode(n *unode) error {
 	var lines []journalLine
-	for _, p := range u.paths() {
-		if r := u.recs[p]; r.Node == n {
-			lines = append(lines, journalLine{Path: p, Opaque: r.Opaque, Node: n})
-		}
+	for p := range u.names[n] {
+		lines = append(lines, journalLine{Path: p, Opaque: u.recs[p].Opaque, Node: n})
 	}
 	return u.write(lines...)
 }
@@ -287,14 +307,14 @@ func (u *upper) remove(p string, inLower bool) error {
 	var lines []journalLine
 	for q := range u.recs {
 		if q == p || strings.HasPrefix(q, p+"/") {
-			delete(u.recs, q)
+			u.set(q, nil)
 			if q != p {
 				lines = append(lines, journalLine{Path: q, Drop: true})
 			}
 		}
 	}
 	if inLower {
-		u.recs[p] = &urec{Whiteout: true}
+		u.set(p, &urec{Whiteout: true})
 		lines = append(lines, journalLine{Path: p, Whiteout: true})
 	} else {
 		lines = append(lines, journalLine{Path: p, Drop: true})
