@@ -325,7 +325,7 @@ func (m *mnode) materialize() (*os.File, error) {
 		return m.r.dataFile(u.Data)
 	}
 	name := strconv.FormatUint(m.r.up.newID(), 10)
-	f, err := os.OpenFile(m.r.up.dataPath(name), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := m.r.up.newData(name)
 	if err != nil {
 		return nil, err
 	}

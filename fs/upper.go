@@ -82,10 +82,13 @@ type upper struct {
 
 // openUpper opens (creating it) the upper at dir, replays and compacts
 // its journal.
+//
+// Where there is no journal yet, nothing is created until the first
+// change: browsing a read-write mount writes nothing.
 func openUpper(dir string) (*upper, error) {
 	u := &upper{dir: dir, recs: map[string]*urec{}, names: map[*unode]map[string]bool{}, nextID: 1}
-	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o700); err != nil {
-		return nil, fmt.Errorf("upper %s: %w", dir, err)
+	if _, err := os.Stat(filepath.Join(dir, "journal")); errors.Is(err, iofs.ErrNotExist) {
+		return u, nil
 	}
 	if err := u.replay(); err != nil {
 		return nil, err
@@ -173,6 +176,9 @@ func validUpperPath(p string) bool {
 // compact writes the journal again from the records, and removes data
 // files no record names.
 func (u *upper) compact() error {
+	if err := os.MkdirAll(filepath.Join(u.dir, "data"), 0o700); err != nil {
+		return fmt.Errorf("upper %s: %w", u.dir, err)
+	}
 	tmp, err := os.CreateTemp(u.dir, ".journal-*")
 	if err != nil {
 		return fmt.Errorf("upper %s: %w", u.dir, err)
@@ -259,6 +265,12 @@ func (u *upper) write(lines ...journalLine) error {
 		}
 		buf = append(append(buf, b...), '\n')
 	}
+	if u.journal == nil {
+		// The first change: the upper comes into being.
+		if err := u.compact(); err != nil {
+			return err
+		}
+	}
 	if _, err := u.journal.Write(buf); err != nil {
 		return fmt.Errorf("upper %s: journal: %w", u.dir, err)
 	}
@@ -331,6 +343,16 @@ func (u *upper) newID() uint64 {
 
 // dataPath is where data file name lives.
 func (u *upper) dataPath(name string) string { return filepath.Join(u.dir, "data", name) }
+
+// newData creates data file name, the upper with it if need be.
+func (u *upper) newData(name string) (*os.File, error) {
+	if u.journal == nil {
+		if err := u.compact(); err != nil {
+			return nil, err
+		}
+	}
+	return os.OpenFile(u.dataPath(name), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+}
 
 // under returns the records directly in directory p ("" for the root),
 // by name.
