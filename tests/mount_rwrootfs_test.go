@@ -191,6 +191,9 @@ func TestRWRootfsDiscard(t *testing.T) {
 	cache := t.TempDir()
 	mnt := rwEdit(t, base, cache)
 	root := filepath.Join(mnt, "tags/t/linux_amd64/rootfs")
+	// A name a layer would read back as a whiteout is refused.
+	rwWantErrno(t, "a .wh. file", os.WriteFile(filepath.Join(root, ".wh.x"), nil, 0o644), syscall.EINVAL)
+	rwWantErrno(t, "a .wh. directory", os.Mkdir(filepath.Join(root, ".wh..wh..opq"), 0o755), syscall.EINVAL)
 	mntRunOK(t, "discard", "--cache-dir", cache, mnt, filepath.Join(mnt, "tags/t/linux_amd64"))
 	rwEventually(t, "the edits to go", func() bool {
 		_, err := os.Lstat(filepath.Join(root, "newfile"))
