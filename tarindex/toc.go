@@ -554,14 +554,10 @@ func parseSHA256(d string) ([sha256.Size]byte, error) {
 }
 
 // parseTOCJSON decodes TOC JSON, refusing trailing data.
-func parseTOCJSON(r io.Reader) (*tocJSON, error) {
+func parseTOCJSON(b []byte) (*tocJSON, error) {
 	var toc tocJSON
-	dec := json.NewDecoder(r)
-	if err := dec.Decode(&toc); err != nil {
+	if err := json.Unmarshal(b, &toc); err != nil {
 		return nil, badTOC("JSON: %v", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, badTOC("JSON: data after the TOC")
 	}
 	return &toc, nil
 }
@@ -640,7 +636,7 @@ func estargzTOC(raw []byte) (toc *tocJSON, hdr *tar.Header, data int64, sum [sha
 	if _, err := io.ReadFull(tr, b); err != nil {
 		return nil, nil, 0, sum, badTOC("eStargz TOC: %v", err)
 	}
-	toc, err = parseTOCJSON(bytes.NewReader(b))
+	toc, err = parseTOCJSON(b)
 	return toc, hdr, data, sha256.Sum256(b), err
 }
 
@@ -661,7 +657,7 @@ func zstdChunkedTOC(raw []byte, rawLen int64) (*tocJSON, error) {
 	if rawLen != 0 && int64(len(b)) != rawLen {
 		return nil, badTOC("zstd:chunked TOC: %d bytes, the footer says %d", len(b), rawLen)
 	}
-	return parseTOCJSON(bytes.NewReader(b))
+	return parseTOCJSON(b)
 }
 
 // estargzTail tells whether the tar stream before the TOC's member goes on

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -211,7 +212,6 @@ func makeEstargz(t testing.TB, files []tfile, o estargzOpts) []byte {
 		must(t, tw.Flush())
 	}
 	must(t, zw.Close())
-	tocOff := out.Len()
 	if o.edit != nil {
 		o.edit(&doc)
 	}
@@ -221,18 +221,41 @@ func makeEstargz(t testing.TB, files []tfile, o estargzOpts) []byte {
 		js, err = json.MarshalIndent(doc, "", "\t")
 		must(t, err)
 	}
-	zw, _ = gzip.NewWriterLevel(&out, gzip.BestSpeed)
+	return estargzWithTOC(t, out.Bytes(), js, o.legacy)
+}
+
+// estargzWithTOC appends the TOC member holding js, and the footer, to an
+// eStargz payload.
+func estargzWithTOC(t testing.TB, payload, js []byte, legacy bool) []byte {
+	out := bytes.NewBuffer(bytes.Clone(payload))
+	zw, _ := gzipWriters.Get().(*gzip.Writer)
+	if zw == nil {
+		zw, _ = gzip.NewWriterLevel(out, gzip.BestSpeed)
+	} else {
+		zw.Reset(out)
+	}
+	defer gzipWriters.Put(zw)
 	ttw := tar.NewWriter(zw)
 	must(t, ttw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: stargzTOCName, Size: int64(len(js))}))
 	_, err := ttw.Write(js)
 	must(t, err)
 	must(t, ttw.Close())
 	must(t, zw.Close())
-	out.Write(estargzFooterBytes(t, int64(tocOff), o.legacy))
+	out.Write(estargzFooterBytes(t, int64(len(payload)), legacy))
 	return out.Bytes()
 }
 
+type footerKey struct {
+	off    int64
+	legacy bool
+}
+
+var footers sync.Map // footerKey -> []byte, for FuzzTOC's speed
+
 func estargzFooterBytes(t testing.TB, tocOff int64, legacy bool) []byte {
+	if b, ok := footers.Load(footerKey{tocOff, legacy}); ok {
+		return b.([]byte)
+	}
 	var buf bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&buf, gzip.NoCompression)
 	sub := fmt.Sprintf("%016xSTARGZ", tocOff)
@@ -249,8 +272,15 @@ func estargzFooterBytes(t testing.TB, tocOff int64, legacy bool) []byte {
 	if buf.Len() != want {
 		t.Fatalf("footer of %d bytes, want %d", buf.Len(), want)
 	}
+	footers.Store(footerKey{tocOff, legacy}, buf.Bytes())
 	return buf.Bytes()
 }
+
+// Writers reused across calls, so that FuzzTOC spends its time on the TOC.
+var (
+	gzipWriters sync.Pool
+	testZstd, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest))
+)
 
 type zstdChunkedOpts struct {
 	chunk int  // file data per frame, at most
@@ -265,8 +295,8 @@ type zstdChunkedOpts struct {
 // the footer in skippable frames.
 func makeZstdChunked(t testing.TB, files []tfile, o zstdChunkedOpts) []byte {
 	t.Helper()
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest))
-	must(t, err)
+	enc := testZstd
+	var err error
 	var out, pending bytes.Buffer
 	flush := func() {
 		if pending.Len() > 0 {
@@ -324,6 +354,14 @@ func makeZstdChunked(t testing.TB, files []tfile, o zstdChunkedOpts) []byte {
 		js, err = json.Marshal(doc)
 		must(t, err)
 	}
+	return zstdChunkedWithTOC(t, out.Bytes(), js, o.old)
+}
+
+// zstdChunkedWithTOC appends the TOC holding js, a tar-split stand-in and
+// the footer, in skippable frames, to a zstd:chunked payload.
+func zstdChunkedWithTOC(t testing.TB, payload, js []byte, old bool) []byte {
+	enc := testZstd
+	out := bytes.NewBuffer(bytes.Clone(payload))
 	manifest := enc.EncodeAll(js, nil)
 	skippable := func(b []byte) {
 		out.Write(skippableMagic)
@@ -336,7 +374,7 @@ func makeZstdChunked(t testing.TB, files []tfile, o zstdChunkedOpts) []byte {
 	footer = binary.LittleEndian.AppendUint64(footer, uint64(len(manifest)))
 	footer = binary.LittleEndian.AppendUint64(footer, uint64(len(js)))
 	footer = binary.LittleEndian.AppendUint64(footer, 1)
-	if o.old {
+	if old {
 		footer = append(footer, "GnUlInUx"...)
 	} else {
 		tarSplit := enc.EncodeAll([]byte(`{"type":1}`), nil)

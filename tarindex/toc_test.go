@@ -527,7 +527,7 @@ func TestTOCHostile(t *testing.T) {
 		want string // in the warning
 	}{
 		{name: "not JSON", json: "{not json", want: "JSON"},
-		{name: "trailing data", json: `{"version":1,"entries":[]} {}`, want: "after the TOC"},
+		{name: "trailing data", json: `{"version":1,"entries":[]} {}`, want: "after top-level value"},
 		{name: "JSON of another shape", json: `{"version":1,"entries":{"a":1}}`, want: "JSON"},
 		{name: "version 2", edit: func(d *tocDoc) { d.Version = 2 }, want: "version"},
 		{name: "offset past the payload", edit: func(d *tocDoc) { last(d).Offset = 1 << 40 }, want: "outside"},

@@ -147,7 +147,9 @@ func decodeTOC(b []byte, blobSize int64) (*Index, *tocTable, string, error) {
 	if d.Err != nil || t.BlobSize != blobSize || t.Size < 0 || t.Size > maxTOCSize {
 		return nil, nil, "", errBadCache
 	}
-	t.Frames = make([]tocFrame, nf)
+	if nf > 0 {
+		t.Frames = make([]tocFrame, nf)
+	}
 	for i := range t.Frames {
 		f := &t.Frames[i]
 		f.Off = int64(d.Uvarint())
@@ -158,7 +160,9 @@ func decodeTOC(b []byte, blobSize int64) (*Index, *tocTable, string, error) {
 			return nil, nil, "", errBadCache
 		}
 	}
-	t.Chunks = make([]tocChunk, nc)
+	if nc > 0 {
+		t.Chunks = make([]tocChunk, nc)
+	}
 	var voff int64
 	for i := range t.Chunks {
 		c := &t.Chunks[i]

@@ -1,0 +1,80 @@
+package tarindex
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand"
+	"testing"
+)
+
+// benchTOCFiles is a layer of about 64 MiB: 6000 text files of 0 to 16
+// KiB in 150 directories, and 8 files of 2 MiB.
+func benchTOCFiles() []tfile {
+	rnd := rand.New(rand.NewSource(1))
+	words := []string{"layer", "index", "chunk", "member", "frame", "table", "contents", "gzip", "zstd", "tar "}
+	text := func(n int) []byte {
+		var b bytes.Buffer
+		for b.Len() < n {
+			b.WriteString(words[rnd.Intn(len(words))])
+			b.WriteByte(" \n"[rnd.Intn(2)])
+		}
+		return b.Bytes()[:n]
+	}
+	var files []tfile
+	for i := range 6000 {
+		files = append(files, treg(fmt.Sprintf("usr/share/d%03d/f%05d.txt", i/40, i), text(rnd.Intn(16<<10))))
+	}
+	for i := range 8 {
+		files = append(files, treg(fmt.Sprintf("opt/big%d.bin", i), text(2<<20)))
+	}
+	return files
+}
+
+// BenchmarkOpenEstargz: the first Open of an eStargz layer (no cache)
+// through its table of contents, against the full pass that inflates it
+// all (zran checkpoints and the tar index). The ratio of the two is what
+// the TOC saves on a first mount.
+func BenchmarkOpenEstargz(b *testing.B) {
+	blob := makeEstargz(b, benchTOCFiles(), estargzOpts{eof: true})
+	benchOpenTOC(b, blob, EStargz, func(ctx context.Context, r *bytes.Reader) error {
+		_, err := Options{}.openGzip(ctx, r, int64(len(blob)), "")
+		return err
+	})
+}
+
+// BenchmarkOpenZstdChunked: the same for a zstd:chunked layer, against
+// the full pass over its frames.
+func BenchmarkOpenZstdChunked(b *testing.B) {
+	blob := makeZstdChunked(b, benchTOCFiles(), zstdChunkedOpts{chunk: 64 << 10})
+	benchOpenTOC(b, blob, ZstdChunked, func(ctx context.Context, r *bytes.Reader) error {
+		a, err := Options{}.openZstd(ctx, r, int64(len(blob)), "")
+		if err == nil && len(a.Entries) == 0 {
+			err = fmt.Errorf("no entries")
+		}
+		return err
+	})
+}
+
+func benchOpenTOC(b *testing.B, blob []byte, comp Compression, full func(context.Context, *bytes.Reader) error) {
+	ctx := context.Background()
+	plain := int64(len(decompressAll(b, blob)))
+	b.Logf("layer: %d bytes compressed, %d uncompressed", len(blob), plain)
+	b.Run("toc", func(b *testing.B) {
+		b.SetBytes(plain)
+		for b.Loop() {
+			a, err := Open(ctx, bytes.NewReader(blob), int64(len(blob)), "", Options{})
+			if err != nil || a.Compression != comp {
+				b.Fatalf("Open: %v, %v", err, a.Compression)
+			}
+		}
+	})
+	b.Run("full-pass", func(b *testing.B) {
+		b.SetBytes(plain)
+		for b.Loop() {
+			if err := full(ctx, bytes.NewReader(blob)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
