@@ -72,6 +72,18 @@ var ErrTOCMismatch = errors.New("tarindex: layer data does not match its table o
 // indexes the layer by a full pass.
 var errBadTOC = errors.New("unusable table of contents")
 
+// readFullAt fills p from off, as io.ReadFull does for a stream.
+func readFullAt(r io.ReaderAt, p []byte, off int64) error {
+	n, err := r.ReadAt(p, off)
+	if n == len(p) {
+		return nil
+	}
+	if err == nil || err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return err
+}
+
 func badTOC(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", errBadTOC, fmt.Sprintf(format, args...))
 }
@@ -122,7 +134,7 @@ func readTOCFooter(r io.ReaderAt, size int64, comp Compression) (f tocFooter, ok
 	const tailLen = zstdFooterNew + skippableHeader
 	n := min(size, tailLen)
 	tail := make([]byte, n)
-	if _, err := r.ReadAt(tail, size-n); err != nil && !(err == io.EOF && n == 0) {
+	if err := readFullAt(r, tail, size-n); err != nil {
 		return f, false, fmt.Errorf("read footer: %w", err)
 	}
 	switch comp {
@@ -178,12 +190,13 @@ func estargzFooter(tail []byte, size int64) (f tocFooter, ok bool, err error) {
 	off, perr := strconv.ParseInt(hexOff, 16, 64)
 	end := size - int64(footerSize)
 	if perr != nil || off < 0 || off >= end {
-		return f, true, badTOC("eStargz footer: TOC offset %q outside the %d-byte blob", hexOff, size)
+		return tocFooter{comp: EStargz}, true, badTOC("eStargz footer: TOC offset %q outside the %d-byte blob", hexOff, size)
 	}
 	return tocFooter{comp: EStargz, tocOff: off, tocLen: end - off, payloadEnd: off}, true, nil
 }
 
 func zstdChunkedFooter(tail []byte, size int64) (f tocFooter, ok bool, err error) {
+	f.comp = ZstdChunked
 	if len(tail) < zstdFooterOld || !slices.ContainsFunc(zstdChunkedMagics, func(m []byte) bool { return bytes.HasSuffix(tail, m) }) {
 		return f, false, nil
 	}
@@ -534,7 +547,7 @@ func (b *tocBuilder) bound() error {
 		if h, ok := b.endHint[fi]; ok && h < fr.End {
 			fr.End = h
 		}
-		if n := fr.End - fr.Off; fr.Need > n*ratio+1<<17 {
+		if n := fr.End - fr.Off; n < maxTOCSize/ratio && fr.Need > n*ratio+1<<17 {
 			return badTOC("%d bytes claimed from a %d-byte frame at %d", fr.Need, n, fr.Off)
 		}
 	}
@@ -569,10 +582,7 @@ func loadTOC(ctx context.Context, r io.ReaderAt, size int64, foot tocFooter) (*I
 		return nil, nil, badTOC("TOC of %d compressed bytes is past the limit", foot.tocLen)
 	}
 	raw := make([]byte, foot.tocLen)
-	if _, err := r.ReadAt(raw, foot.tocOff); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
+	if err := readFullAt(r, raw, foot.tocOff); err != nil {
 		return nil, nil, fmt.Errorf("read TOC: %w", err)
 	}
 	var (
@@ -596,7 +606,7 @@ func loadTOC(ctx context.Context, r io.ReaderAt, size int64, foot tocFooter) (*I
 		return nil, nil, err
 	}
 	if foot.comp == EStargz {
-		visible, err := estargzTail(r, foot, tail)
+		visible, err := estargzTail(ctx, r, foot, tail)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -665,8 +675,9 @@ func zstdChunkedTOC(raw []byte, rawLen int64) (*tocJSON, error) {
 // writers leave it) so that stargz.index.json is an entry of the layer.
 // It decompresses the last frame of the payload, which holds the end of the
 // last chunk and the headers after it: a chunk at most.
-func estargzTail(r io.ReaderAt, foot tocFooter, tail tocTail) (bool, error) {
+func estargzTail(ctx context.Context, r io.ReaderAt, foot tocFooter, tail tocTail) (bool, error) {
 	start, headers := tail.Off, tail.Headers
+	limit := limitOf(ctx)
 	zr, err := gzip.NewReader(io.NewSectionReader(r, start, foot.tocOff-start))
 	if err != nil {
 		return false, badTOC("eStargz: last member at %d: %v", start, err)
@@ -676,8 +687,14 @@ func estargzTail(r io.ReaderAt, foot tocFooter, tail tocTail) (bool, error) {
 	var n int64
 	buf := make([]byte, 64<<10)
 	for {
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
 		m, err := zr.Read(buf)
 		n += int64(m)
+		if limit > 0 && n > limit {
+			return false, badTOC("eStargz: the last member at %d expands past %d bytes", start, limit)
+		}
 		last = append(last, buf[max(0, m-1024):m]...)
 		if len(last) > 1024 {
 			last = append(last[:0], last[len(last)-1024:]...)

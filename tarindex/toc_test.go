@@ -579,7 +579,7 @@ func checkFallback(t *testing.T, blob []byte, comp Compression, want string) {
 		t.Fatalf("compression %v, want %v (a full pass)", a.Compression, comp)
 	}
 	warning := strings.Join(a.Warnings, "\n")
-	if !strings.Contains(warning, "table of contents not used") || !strings.Contains(warning, want) {
+	if !strings.Contains(warning, "unusable table of contents") || !strings.Contains(warning, "full pass") || !strings.Contains(warning, want) {
 		t.Errorf("warnings %q, want one saying %q", a.Warnings, want)
 	}
 	if full := readStdTar(t, decompressAll(t, blob)); len(full) != len(a.Entries) {

@@ -52,7 +52,7 @@ func (o Options) openTOC(ctx context.Context, r io.ReaderAt, size int64, key str
 		if !errors.Is(err, errBadTOC) {
 			return nil, "", err // I/O, cancellation: no verdict on the TOC
 		}
-		warn = fmt.Sprintf("%s table of contents not used, indexed by a full pass instead: %v", foot.comp, err)
+		warn = fmt.Sprintf("%s: %v; indexed by a full pass instead", foot.comp, err)
 		if err := o.Cache.Store("toc", key, encodeTOC(nil, nil, warn)); err != nil {
 			o.Cache.warn(err)
 		}
