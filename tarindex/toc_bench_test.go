@@ -78,3 +78,44 @@ func benchOpenTOC(b *testing.B, blob []byte, comp Compression, full func(context
 		}
 	})
 }
+
+// BenchmarkTOCRead: a 4 KiB read at a random offset of a 32 MiB file in
+// an eStargz layer of 4 MiB chunks, with nothing decompressed yet (cold),
+// and reading the file front to back in 128 KiB reads (sequential).
+func BenchmarkTOCRead(b *testing.B) {
+	files := benchTOCFiles()
+	var big []byte
+	for _, f := range files[len(files)-8:] {
+		big = append(big, f.body...)
+	}
+	files = append(files, treg("opt/huge.bin", append(big, big...)))
+	blob := makeEstargz(b, files, estargzOpts{eof: true})
+	a, err := Open(context.Background(), bytes.NewReader(blob), int64(len(blob)), "", Options{})
+	if err != nil || a.Compression != EStargz {
+		b.Fatalf("Open: %v", err)
+	}
+	e := entryNamed(b, a, "opt/huge.bin")
+	t := a.Data.(*tocReader).t
+	b.Run("cold-4k", func(b *testing.B) {
+		rnd := rand.New(rand.NewSource(1))
+		p := make([]byte, 4096)
+		for b.Loop() {
+			r := newTOCReader(t, bytes.NewReader(blob)) // nothing cached
+			if _, err := r.ReadAt(p, e.Offset+rnd.Int63n(e.Size-4096)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("sequential", func(b *testing.B) {
+		b.SetBytes(e.Size)
+		p := make([]byte, 128<<10)
+		for b.Loop() {
+			r := newTOCReader(t, bytes.NewReader(blob))
+			for off := int64(0); off < e.Size; off += int64(len(p)) {
+				if _, err := r.ReadAt(p[:min(int64(len(p)), e.Size-off)], e.Offset+off); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+}

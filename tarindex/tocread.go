@@ -2,7 +2,6 @@ package tarindex
 
 import (
 	"bufio"
-	"compress/gzip"
 	"container/list"
 	"crypto/sha256"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 )
 
