@@ -59,6 +59,10 @@ type Options struct {
 	// decompression), and must say Verified at its end: a layer is checked
 	// against its digest at no extra read.
 	Verify Verifier
+	// NoTOC indexes an eStargz or zstd:chunked layer by a full pass like
+	// any other, not from its table of contents: to check the tar stream
+	// itself (the TOC is believed, see toc.go).
+	NoTOC bool
 }
 
 // Verifier hashes a stream and tells whether it matched; go-digest's
@@ -115,9 +119,12 @@ func Open(ctx context.Context, r io.ReaderAt, size int64, key string, o Options)
 	if err != nil {
 		return nil, err
 	}
-	a, tocWarning, err := o.openTOC(ctx, r, size, key, comp)
-	if err != nil {
-		return nil, err
+	var a *Archive
+	var tocWarning string
+	if !o.NoTOC {
+		if a, tocWarning, err = o.openTOC(ctx, r, size, key, comp); err != nil {
+			return nil, err
+		}
 	}
 	if a == nil {
 		switch comp {

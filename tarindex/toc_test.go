@@ -877,3 +877,13 @@ func TestTOCCacheCorrupt(t *testing.T) {
 
 func unsealTOC(b []byte) ([]byte, bool) { return binfmt.Unseal(tocCacheMagic, tocCacheVersion, b) }
 func sealTOC(body []byte) []byte        { return binfmt.Seal(tocCacheMagic, tocCacheVersion, body) }
+
+// TestTOCNoTOC: Options.NoTOC indexes such a layer by a full pass.
+func TestTOCNoTOC(t *testing.T) {
+	blob := makeEstargz(t, tocSample(), estargzOpts{chunk: 64 << 10, eof: true})
+	a, err := Open(context.Background(), bytes.NewReader(blob), int64(len(blob)), "", Options{NoTOC: true})
+	if err != nil || a.Compression != Gzip {
+		t.Fatalf("Open: %v, %v", err, a.Compression)
+	}
+	checkAgainstTar(t, a, blob)
+}
