@@ -28,7 +28,7 @@ import (
 // (eStargz) or a zstd frame (zstd:chunked) of its own and so decompresses
 // without the bytes before it. For such a layer Open builds the index from
 // the TOC instead of a pass over the whole stream: the first mount reads the
-// footer and the TOC, plus at most one chunk for eStargz (see tocTail).
+// footer and the TOC, plus at most one chunk for eStargz (estargzTail).
 //
 // The archive is then served through a virtual address space: the regular
 // files' contents laid end to end, in TOC order, with Entry.Offset (and
