@@ -70,14 +70,22 @@ type journalLine struct {
 // upper is the pending changes of one image. Its methods are called with
 // the rootfs's lock held; it has no lock of its own.
 type upper struct {
-	dir     string
-	recs    map[string]*urec
-	names   map[*unode]map[string]bool // the paths of each node
+	dir   string
+	recs  map[string]*urec
+	names map[*unode]map[string]bool // the paths of each node
+	// tree indexes the records by directory: the names in each directory
+	// that have a record or records below them, so that listing or
+	// removing a directory touches only what lies in it.
+	tree    map[string]map[string]bool
 	journal *os.File
 	nextID  uint64
 	// stamp identifies the journal file, so that a discard or commit by
 	// another process (which removes the directory) is noticed.
 	stamp string
+}
+
+func newUpper(dir string) *upper {
+	return &upper{dir: dir, recs: map[string]*urec{}, names: map[*unode]map[string]bool{}, tree: map[string]map[string]bool{}, nextID: 1}
 }
 
 // openUpper opens (creating it) the upper at dir, replays and compacts
@@ -86,7 +94,7 @@ type upper struct {
 // Where there is no journal yet, nothing is created until the first
 // change: browsing a read-write mount writes nothing.
 func openUpper(dir string) (*upper, error) {
-	u := &upper{dir: dir, recs: map[string]*urec{}, names: map[*unode]map[string]bool{}, nextID: 1}
+	u := newUpper(dir)
 	if _, err := os.Stat(filepath.Join(dir, "journal")); errors.Is(err, iofs.ErrNotExist) {
 		return u, nil
 	}
@@ -102,7 +110,7 @@ func openUpper(dir string) (*upper, error) {
 // readUpper reads the changes at dir without opening it for writing (for
 // status and commit in another process). A missing dir is no changes.
 func readUpper(dir string) (*upper, error) {
-	u := &upper{dir: dir, recs: map[string]*urec{}, names: map[*unode]map[string]bool{}, nextID: 1}
+	u := newUpper(dir)
 	return u, u.replay()
 }
 
@@ -287,7 +295,11 @@ func (u *upper) set(p string, r *urec) {
 	}
 	if r == nil {
 		delete(u.recs, p)
+		u.prune(p)
 		return
+	}
+	if u.recs[p] == nil {
+		u.index(p)
 	}
 	u.recs[p] = r
 	if r.Node != nil {
@@ -296,6 +308,44 @@ func (u *upper) set(p string, r *urec) {
 		}
 		u.names[r.Node][p] = true
 	}
+}
+
+// index enters p and its parents in the tree index.
+func (u *upper) index(p string) {
+	for c := p; c != "."; c = path.Dir(c) {
+		dir := path.Dir(c)
+		if u.tree[dir][path.Base(c)] {
+			return
+		}
+		if u.tree[dir] == nil {
+			u.tree[dir] = map[string]bool{}
+		}
+		u.tree[dir][path.Base(c)] = true
+	}
+}
+
+// prune takes p, and parents left with nothing, out of the tree index.
+func (u *upper) prune(p string) {
+	for c := p; c != "." && u.recs[c] == nil && len(u.tree[c]) == 0; c = path.Dir(c) {
+		dir := path.Dir(c)
+		delete(u.tree[dir], path.Base(c))
+		if len(u.tree[dir]) == 0 {
+			delete(u.tree, dir)
+		}
+	}
+}
+
+// below returns the recorded paths strictly below p.
+func (u *upper) below(p string) []string {
+	var out []string
+	for name := range u.tree[p] {
+		q := path.Join(p, name)
+		if u.recs[q] != nil {
+			out = append(out, q)
+		}
+		out = append(out, u.below(q)...)
+	}
+	return out
 }
 
 // put records p as node n (opaque: hiding the lower directory).
@@ -317,14 +367,11 @@ func (u *upper) putNode(n *unode) error {
 // lower has p, else no record at all.
 func (u *upper) remove(p string, inLower bool) error {
 	var lines []journalLine
-	for q := range u.recs {
-		if q == p || strings.HasPrefix(q, p+"/") {
-			u.set(q, nil)
-			if q != p {
-				lines = append(lines, journalLine{Path: q, Drop: true})
-			}
-		}
+	for _, q := range u.below(p) {
+		u.set(q, nil)
+		lines = append(lines, journalLine{Path: q, Drop: true})
 	}
+	u.set(p, nil)
 	if inLower {
 		u.set(p, &urec{Whiteout: true})
 		lines = append(lines, journalLine{Path: p, Whiteout: true})
@@ -357,15 +404,13 @@ func (u *upper) newData(name string) (*os.File, error) {
 // under returns the records directly in directory p ("" for the root),
 // by name.
 func (u *upper) under(p string) map[string]*urec {
-	out := map[string]*urec{}
-	prefix := p + "/"
 	if p == "" {
-		prefix = ""
+		p = "."
 	}
-	for q, r := range u.recs {
-		rest, ok := strings.CutPrefix(q, prefix)
-		if ok && rest != "" && rest != "." && !strings.Contains(rest, "/") {
-			out[rest] = r
+	out := map[string]*urec{}
+	for name := range u.tree[p] {
+		if r := u.recs[path.Join(p, name)]; r != nil {
+			out[name] = r
 		}
 	}
 	return out
