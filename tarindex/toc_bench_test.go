@@ -8,9 +8,9 @@ import (
 	"testing"
 )
 
-// benchTOCFiles is a layer of about 64 MiB: 6000 text files of 0 to 16
-// KiB in 150 directories, and 8 files of 2 MiB.
-func benchTOCFiles() []tfile {
+// benchTOCFiles is a layer of about 64 MiB: small files of 0 to 16 KiB
+// (8 KiB on average) in directories of 40, and 8 files of 2 MiB.
+func benchTOCFiles(small int) []tfile {
 	rnd := rand.New(rand.NewSource(1))
 	words := []string{"layer", "index", "chunk", "member", "frame", "table", "contents", "gzip", "zstd", "tar "}
 	text := func(n int) []byte {
@@ -22,38 +22,54 @@ func benchTOCFiles() []tfile {
 		return b.Bytes()[:n]
 	}
 	var files []tfile
-	for i := range 6000 {
+	for i := range small {
 		files = append(files, treg(fmt.Sprintf("usr/share/d%03d/f%05d.txt", i/40, i), text(rnd.Intn(16<<10))))
 	}
-	for i := range 8 {
+	for i := range 8 + (6000-small)/256 {
 		files = append(files, treg(fmt.Sprintf("opt/big%d.bin", i), text(2<<20)))
 	}
 	return files
 }
+
+// The two shapes of layer the Open benchmarks use: 6000 small files and
+// 8 large ones, the metadata-heavy case (a /usr/share), or 200 small files
+// and 31 large ones (binaries).
+var benchShapes = []struct {
+	name  string
+	small int
+}{{"6008-files", 6000}, {"231-files", 200}}
 
 // BenchmarkOpenEstargz: the first Open of an eStargz layer (no cache)
 // through its table of contents, against the full pass that inflates it
 // all (zran checkpoints and the tar index). The ratio of the two is what
 // the TOC saves on a first mount.
 func BenchmarkOpenEstargz(b *testing.B) {
-	blob := makeEstargz(b, benchTOCFiles(), estargzOpts{eof: true})
-	benchOpenTOC(b, blob, EStargz, func(ctx context.Context, r *bytes.Reader) error {
-		_, err := Options{}.openGzip(ctx, r, int64(len(blob)), "")
-		return err
-	})
+	for _, shape := range benchShapes {
+		b.Run(shape.name, func(b *testing.B) {
+			blob := makeEstargz(b, benchTOCFiles(shape.small), estargzOpts{eof: true})
+			benchOpenTOC(b, blob, EStargz, func(ctx context.Context, r *bytes.Reader) error {
+				_, err := Options{}.openGzip(ctx, r, int64(len(blob)), "")
+				return err
+			})
+		})
+	}
 }
 
 // BenchmarkOpenZstdChunked: the same for a zstd:chunked layer, against
 // the full pass over its frames.
 func BenchmarkOpenZstdChunked(b *testing.B) {
-	blob := makeZstdChunked(b, benchTOCFiles(), zstdChunkedOpts{chunk: 64 << 10})
-	benchOpenTOC(b, blob, ZstdChunked, func(ctx context.Context, r *bytes.Reader) error {
-		a, err := Options{}.openZstd(ctx, r, int64(len(blob)), "")
-		if err == nil && len(a.Entries) == 0 {
-			err = fmt.Errorf("no entries")
-		}
-		return err
-	})
+	for _, shape := range benchShapes {
+		b.Run(shape.name, func(b *testing.B) {
+			blob := makeZstdChunked(b, benchTOCFiles(shape.small), zstdChunkedOpts{chunk: 64 << 10})
+			benchOpenTOC(b, blob, ZstdChunked, func(ctx context.Context, r *bytes.Reader) error {
+				a, err := Options{}.openZstd(ctx, r, int64(len(blob)), "")
+				if err == nil && len(a.Entries) == 0 {
+					err = fmt.Errorf("no entries")
+				}
+				return err
+			})
+		})
+	}
 }
 
 func benchOpenTOC(b *testing.B, blob []byte, comp Compression, full func(context.Context, *bytes.Reader) error) {
@@ -83,7 +99,7 @@ func benchOpenTOC(b *testing.B, blob []byte, comp Compression, full func(context
 // an eStargz layer of 4 MiB chunks, with nothing decompressed yet (cold),
 // and reading the file front to back in 128 KiB reads (sequential).
 func BenchmarkTOCRead(b *testing.B) {
-	files := benchTOCFiles()
+	files := benchTOCFiles(6000)
 	var big []byte
 	for _, f := range files[len(files)-8:] {
 		big = append(big, f.body...)
