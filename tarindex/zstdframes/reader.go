@@ -46,10 +46,15 @@ func NewReader(ix *Index, src io.ReaderAt, o ReaderOptions) *Reader {
 	}
 	r.err = ix.validate()
 	if r.err == nil {
+		// The memory bound is also the largest window the decoder
+		// accepts, and writers declare windows far larger than their
+		// frames (skopeo's zstd:chunked headers: 32 MiB); what a whole
+		// frame decodes to is bounded by the index's frame size, checked
+		// before a frame is decoded whole.
 		r.dec, r.err = zstd.NewReader(nil,
 			zstd.WithDecoderConcurrency(2),
 			zstd.WithDecoderMaxWindow(maxWindow),
-			zstd.WithDecoderMaxMemory(uint64(r.whole)))
+			zstd.WithDecoderMaxMemory(uint64(max(r.whole, maxWindow))))
 	}
 	return r
 }
