@@ -256,7 +256,9 @@ func (v *verifier) layer(d ocispec.Descriptor, via string) {
 	}
 	v.rep.Layers++
 	ctx := tarindex.WithLimit(v.ctx, v.s.opts.limit(size))
-	a, err := tarindex.Open(ctx, r, size, d.Digest.String(), tarindex.Options{})
+	// A full pass, not a table of contents: verify checks the tar stream
+	// itself, which is what extraction would see.
+	a, err := tarindex.Open(ctx, r, size, d.Digest.String(), tarindex.Options{NoTOC: true})
 	if err != nil {
 		v.add(Problem{Kind: "layer", Blob: d.Digest.String(), Via: via, Message: err.Error()})
 		return
