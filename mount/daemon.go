@@ -71,6 +71,7 @@ func Daemonize(args []string, logPath string) error {
 	}
 	defer r.Close()
 
+	closeInherited()
 	cmd := exec.Command(exe, args...)
 	cmd.Env = append(os.Environ(), daemonEnv+"=3")
 	cmd.ExtraFiles = []*os.File{w} // fd 3 in the child
@@ -112,6 +113,22 @@ func Daemonize(args []string, logPath string) error {
 		cmd.Process.Kill()
 		cmd.Wait()
 		return fmt.Errorf("daemon: unexpected message %q", s)
+	}
+}
+
+// closeInherited marks every descriptor past stderr close-on-exec, so
+// the daemon does not keep open what we inherited from our caller (a
+// pipe of $(layoutfs mount ...) or of a test harness would then never
+// see its end). Go opens its own descriptors close-on-exec already.
+func closeInherited() {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
+			syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_SETFD, syscall.FD_CLOEXEC)
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -682,4 +683,39 @@ func TestMountHungDaemon(t *testing.T) {
 	}
 	syscall.Kill(pids[0], syscall.SIGCONT)
 	mntWaitProcGone(t, pids[0], 10*time.Second)
+}
+
+// TestMountDaemonDropsInheritedFds: the daemon keeps none of the
+// descriptors `mount` inherited, so a pipe the caller handed down (as a
+// shell's $(...) or a test harness does) sees its end when mount exits.
+func TestMountDaemonDropsInheritedFds(t *testing.T) {
+	mntRequireFUSE(t)
+	t.Parallel()
+	src := mntFixture(t, "A-scalibr-symlinks-docker-save.tar")
+	mnt := mntEmptyDir(t)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	cmd := exec.Command(mntBinPath, "mount", "--cache-dir", t.TempDir(), src, mnt)
+	// fd 4 of mount, not marked close-on-exec (fd 3 of the daemon is its
+	// readiness pipe, which would hide an inherited fd 3).
+	cmd.ExtraFiles = []*os.File{w, w}
+	out, err := cmd.CombinedOutput()
+	w.Close()
+	if err != nil {
+		t.Fatalf("mount: %v\n%s", err, out)
+	}
+	mntCleanupUmount(t, mnt)
+	done := make(chan struct{})
+	go func() {
+		io.Copy(io.Discard, r)
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Errorf("the daemon still holds a descriptor mount inherited: the caller's pipe never ends")
+	}
 }
