@@ -42,7 +42,7 @@ type tree struct {
 // New returns the root directory of the SPEC.md tree of src.
 func New(src *layout.Source, o Options) Dir {
 	t := newTree(src, o, new(inos))
-	return t.dir(t.rootEntries)
+	return &rootDir{lazyDir: t.dir(t.rootEntries), t: t}
 }
 
 // newTree returns the shared state of src's tree, numbering its nodes from

@@ -62,6 +62,16 @@ func (d *lazyDir) Lookup(name string) (Node, error) {
 	return nil, iofs.ErrNotExist
 }
 
+var _ ListerAt = (*lazyDir)(nil)
+
+func (d *lazyDir) NumEntries() (int, error) {
+	ents, err := d.load()
+	return len(ents), err
+}
+
+// EntryAt is valid after NumEntries has loaded the entries.
+func (d *lazyDir) EntryAt(i int) Dirent { return d.ents[i] }
+
 // bytesFile is a small file held in memory (synthesised JSON, raw
 // top-level files).
 type bytesFile struct {

@@ -95,6 +95,19 @@ func (d *viewDir) ReadDir() ([]Dirent, error) {
 	return out, nil
 }
 
+var _ ListerAt = (*viewDir)(nil)
+
+// NumEntries and EntryAt read the children by position: they lie in a
+// consecutive range of the tree.
+func (d *viewDir) NumEntries() (int, error) {
+	return int(max(d.v.t.nodes[d.i].nkids, 0)), nil
+}
+
+func (d *viewDir) EntryAt(i int) Dirent {
+	k := d.v.t.nodes[d.i].first + int32(i)
+	return Dirent{Name: d.v.t.nodes[k].name, Node: d.v.node(k)}
+}
+
 type viewFile viewNode
 
 func (f *viewFile) Attr() Attr                { return f.v.attr(f.i) }

@@ -60,7 +60,11 @@ func kernelDev(rdev uint64) uint32 {
 
 // fillAttr converts a node's attributes to what the kernel expects.
 func fillAttr(out *fuse.Attr, node lfs.Node) {
-	a := node.Attr()
+	fillAttrFrom(out, node, node.Attr())
+}
+
+// fillAttrFrom is fillAttr with the node's attributes already at hand.
+func fillAttrFrom(out *fuse.Attr, node lfs.Node, a lfs.Attr) {
 	out.Ino = a.Ino
 	out.Mode = unixMode(a.Mode)
 

@@ -156,6 +156,20 @@ func mountWith(root lfs.Dir, mnt string, o Options, direct bool) (*Server, error
 	if err != nil {
 		return nil, err
 	}
+	if !o.Writable {
+		// A read-only tree never changes: serve it on the protocol API,
+		// with far less kept per inode and fewer round trips (raw.go).
+		srv, err := fuse.NewServer(newRawFS(root, opts.Logger), mnt, &opts.MountOptions)
+		if err != nil {
+			return nil, explainMountErr(err, direct)
+		}
+		go srv.Serve()
+		if err := srv.WaitMount(); err != nil {
+			// The serve loop ends by itself once the kernel is gone.
+			return nil, explainMountErr(err, direct)
+		}
+		return &Server{srv: srv, mnt: mnt}, nil
+	}
 	if ino := root.Attr().Ino; ino != 0 {
 		// Keep the tree's numbering for the root too, so stat agrees
 		// with the tree and no child can alias the root's default Ino 1.
@@ -218,6 +232,11 @@ func fuseOptions(o Options, direct bool) (*fusefs.Options, error) {
 		if !o.Writable {
 			mo.Options = append(mo.Options, "ro")
 		}
+	}
+	if !o.Writable {
+		// Targets never change: the kernel may keep them, and a path
+		// through a symlink (/lib -> usr/lib) costs no READLINK each time.
+		mo.EnableSymlinkCaching = true
 	}
 	for _, opt := range o.Options {
 		switch opt {

@@ -3,7 +3,6 @@ package mount
 import (
 	"context"
 	"errors"
-	"io"
 	"log"
 	"maps"
 	"slices"
@@ -38,9 +37,11 @@ type shared struct {
 	writable bool
 }
 
-// node adapts one lfs.Node to go-fuse. go-fuse calls its methods from many
-// goroutines at once; node itself holds no mutable state (the embedded
-// Inode guards its own), and the lfs nodes are safe for concurrent use.
+// node adapts one lfs.Node to go-fuse's node bridge, which serves
+// read-write mounts (read-only ones are served by rawFS, raw.go). go-fuse
+// calls its methods from many goroutines at once; node itself holds no
+// mutable state (the embedded Inode guards its own), and the lfs nodes are
+// safe for concurrent use.
 type node struct {
 	fusefs.Inode
 	n lfs.Node
@@ -215,32 +216,14 @@ func (n *node) Flush(ctx context.Context, f fusefs.FileHandle) syscall.Errno {
 
 var _ = (fusefs.NodeReader)((*node)(nil))
 
-// Read fills dest straight from the file; the kernel clips reads at the
-// size we reported, and a short read at the end is io.EOF, not an error.
+// Read fills dest straight from the file (see readFile).
 func (n *node) Read(ctx context.Context, f fusefs.FileHandle, dest []byte, off int64) (_ fuse.ReadResult, errno syscall.Errno) {
 	defer n.recoverPanic("read", &errno)
-	file, ok := n.n.(lfs.File)
-	if !ok {
-		return nil, syscall.EISDIR
+	r, errno := readFile(n.n, dest, off)
+	if errno == syscall.EIO {
+		n.m.log.Printf("layoutfs: read %s: %v", n.where(), r.err)
 	}
-	if s, ok := file.(lfs.FileSpan); ok && off >= 0 {
-		if f, start, ok := s.Span(); ok {
-			// Bytes in place in the archive: the kernel splices them from
-			// the archive's descriptor, without a copy through us.
-			size := file.Attr().Size
-			if off >= size {
-				return fuse.ReadResultData(nil), 0
-			}
-			return fuse.ReadResultFd(f.Fd(), start+off, int(min(int64(len(dest)), size-off))), 0
-		}
-	}
-	nr, err := file.ReadAt(dest, off)
-	if err != nil && !errors.Is(err, io.EOF) {
-		// Not a short read: serving what we have would leave a hole of
-		// zeros in the page cache instead of an error.
-		return nil, n.fail("read", err)
-	}
-	return fuse.ReadResultData(dest[:nr]), 0
+	return r.res, errno
 }
 
 var _ = (fusefs.NodeReadlinker)((*node)(nil))
@@ -306,8 +289,6 @@ var _ = (fusefs.NodeStatfser)((*node)(nil))
 // Statfs reports an empty, full filesystem: nothing can be written, and
 // the archive's size says nothing useful to df.
 func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
-	out.Bsize = 4096
-	out.Frsize = 4096
-	out.NameLen = 255
+	statfs(out)
 	return 0
 }

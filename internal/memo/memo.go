@@ -3,7 +3,10 @@
 // ask for at the same moment.
 package memo
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // Map holds one value per key. Concurrent first callers of a key wait for
 // the same computation; later callers get its result, an error included,
@@ -15,6 +18,7 @@ type Map[K comparable, V any] struct {
 
 type cell[V any] struct {
 	once sync.Once
+	done atomic.Bool // v and err are set
 	v    V
 	err  error
 }
@@ -31,6 +35,21 @@ func (m *Map[K, V]) Get(k K, compute func() (V, error)) (V, error) {
 		m.m[k] = c
 	}
 	m.mu.Unlock()
-	c.once.Do(func() { c.v, c.err = compute() })
+	c.once.Do(func() {
+		c.v, c.err = compute()
+		c.done.Store(true)
+	})
 	return c.v, c.err
+}
+
+// Peek returns the value of k if it has been computed, without computing
+// it or waiting for a computation under way; ok is false then.
+func (m *Map[K, V]) Peek(k K) (v V, err error, ok bool) {
+	m.mu.Lock()
+	c := m.m[k]
+	m.mu.Unlock()
+	if c == nil || !c.done.Load() {
+		return v, nil, false
+	}
+	return c.v, c.err, true
 }

@@ -31,3 +31,23 @@ func TestGetComputesOncePerKey(t *testing.T) {
 		t.Fatalf("a failed key was computed again: %v", err)
 	}
 }
+
+func TestPeek(t *testing.T) {
+	var m Map[string, int]
+	if _, _, ok := m.Peek("k"); ok {
+		t.Fatal("Peek of an empty map found something")
+	}
+	started, release := make(chan struct{}), make(chan struct{})
+	go m.Get("k", func() (int, error) { close(started); <-release; return 7, nil })
+	<-started
+	if _, _, ok := m.Peek("k"); ok {
+		t.Error("Peek found a value still being computed")
+	}
+	close(release)
+	if v, err := m.Get("k", nil); v != 7 || err != nil {
+		t.Fatalf("Get = %d, %v", v, err)
+	}
+	if v, err, ok := m.Peek("k"); !ok || v != 7 || err != nil {
+		t.Errorf("Peek = %d, %v, %v", v, err, ok)
+	}
+}

@@ -1,0 +1,58 @@
+package mount
+
+import (
+	"io"
+	iofs "io/fs"
+	"log"
+	"testing"
+
+	lfs "github.com/layoutfs/layoutfs/fs"
+)
+
+type numbered struct{ ino uint64 }
+
+func (n numbered) Attr() lfs.Attr { return lfs.Attr{Ino: n.ino, Mode: 0o644} }
+
+// TestRawTable: node IDs are inode numbers where they can be, the kernel's
+// lookup count keeps a node, and FORGET drops it only at zero.
+func TestRawTable(t *testing.T) {
+	s := newRawFS(memRoot{}, log.New(io.Discard, "", 0))
+	a := numbered{42}
+	if id := s.remember(a, 42, rootID, "a"); id != 42 {
+		t.Fatalf("node ID %d for inode 42", id)
+	}
+	s.remember(a, 42, rootID, "a")
+	s.Forget(42, 1)
+	if _, ok := s.node(42); !ok {
+		t.Fatal("forgotten with a lookup left")
+	}
+	s.Forget(42, 1)
+	if _, ok := s.node(42); ok {
+		t.Fatal("kept after its last FORGET")
+	}
+	// Numbers that cannot be node IDs get aliases, stable while held.
+	for _, ino := range []uint64{0, 1, 1 << 63, ^uint64(0)} {
+		id := s.remember(numbered{ino}, ino, rootID, "x")
+		if id < aliasBase || id == ^uint64(0) {
+			t.Errorf("inode %d: node ID %d", ino, id)
+		}
+		if ino != 0 {
+			if again := s.remember(numbered{ino}, ino, rootID, "x"); again != id {
+				t.Errorf("inode %d: node IDs %d and %d", ino, id, again)
+			}
+			s.Forget(id, 1)
+		}
+		s.Forget(id, 1)
+		if _, ok := s.node(id); ok {
+			t.Errorf("inode %d: kept after FORGET", ino)
+		}
+	}
+	if len(s.alias) != 0 || len(s.nodes) != 1 {
+		t.Errorf("left behind: %d aliases, %d nodes", len(s.alias), len(s.nodes))
+	}
+	s.Forget(rootID, 1<<62)
+	if _, ok := s.node(rootID); !ok {
+		t.Error("the root was forgotten")
+	}
+	_ = iofs.ModeDir
+}
