@@ -35,6 +35,7 @@ import (
 
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/hanwen/go-fuse/v2/splice"
 	lfs "github.com/layoutfs/layoutfs/fs"
 )
 
@@ -206,10 +207,10 @@ func fuseOptions(o Options, direct bool) (*fusefs.Options, error) {
 	}
 	mo := &opts.MountOptions
 	// Large requests: a sequential read is a round trip per request, so
-	// 1 MiB requests (the kernel's limit) cut them eightfold from the
-	// 128 KiB default. The kernel caps readahead at the device's
+	// requests near 1 MiB (the kernel's limit) cut them eightfold from
+	// the 128 KiB default. The kernel caps readahead at the device's
 	// read_ahead_kb (128 KiB) regardless; see raiseReadahead.
-	mo.MaxWrite = 1 << 20
+	mo.MaxWrite = maxRequest()
 	mo.MaxReadAhead = 1 << 20
 	mo.FsName = o.FsName
 	mo.Name = fsType
@@ -260,6 +261,22 @@ func fuseOptions(o Options, direct bool) (*fusefs.Options, error) {
 		mo.Options = append(mo.Options, "default_permissions")
 	}
 	return opts, nil
+}
+
+// maxRequest is the largest read request go-fuse can still splice:
+// go-fuse splices a read's reply (header and data) through a pipe, which
+// must also hold a page to spare, and falls back to copying the data
+// twice through a buffer when that does not fit. Pipes grow to
+// /proc/sys/fs/pipe-max-size at most, 1 MiB by default, so a full 1 MiB
+// request is never spliced; 1 MiB less two pages is.
+func maxRequest() int {
+	const limit = 1 << 20
+	page := os.Getpagesize()
+	n := limit
+	if p := splice.MaxPipeSize(); p > 0 {
+		n = min(n, p-2*page)
+	}
+	return max(n/page*page, 128<<10)
 }
 
 // haveFusermount reports whether the helper for non-root mounts exists.

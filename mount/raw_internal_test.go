@@ -4,8 +4,10 @@ import (
 	"io"
 	iofs "io/fs"
 	"log"
+	"os"
 	"testing"
 
+	"github.com/hanwen/go-fuse/v2/splice"
 	lfs "github.com/layoutfs/layoutfs/fs"
 )
 
@@ -55,4 +57,17 @@ func TestRawTable(t *testing.T) {
 		t.Error("the root was forgotten")
 	}
 	_ = iofs.ModeDir
+}
+
+// TestMaxRequest: a full request's reply, header and a spare page fit in
+// the largest pipe, so go-fuse splices it instead of copying it twice.
+func TestMaxRequest(t *testing.T) {
+	n := maxRequest()
+	page := os.Getpagesize()
+	if n%page != 0 || n < 128<<10 || n > 1<<20 {
+		t.Errorf("maxRequest() = %d", n)
+	}
+	if p := splice.MaxPipeSize(); p >= 256<<10 && n+16+page > p {
+		t.Errorf("maxRequest() = %d: its reply does not fit a %d-byte pipe", n, p)
+	}
 }
