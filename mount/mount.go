@@ -27,6 +27,7 @@ import (
 	"log"
 	"os"
 	"os/exec"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -110,6 +111,7 @@ func (s *Server) Unmount() error {
 // As root it calls mount(2) directly; otherwise (or if that is refused,
 // as in a container without CAP_SYS_ADMIN) it goes through fusermount3.
 func Mount(root lfs.Dir, mountpoint string, o Options) (*Server, error) {
+	gcOnce.Do(setGCPercent)
 	mnt, err := checkMountpoint(mountpoint)
 	if err != nil {
 		return nil, err
@@ -132,6 +134,21 @@ func Mount(root lfs.Dir, mountpoint string, o Options) (*Server, error) {
 	}
 	raiseReadahead(mnt)
 	return srv, nil
+}
+
+// gcPercent is the daemon's GOGC. Nearly all of a daemon's heap is the
+// tree, which lives as long as the mount, and the default (100) lets the
+// heap grow to twice that before collecting; the garbage per request is
+// small, so collecting at half costs little CPU and a third less peak RSS.
+const gcPercent = 50
+
+var gcOnce sync.Once
+
+// setGCPercent applies gcPercent unless the user set GOGC.
+func setGCPercent() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
+	}
 }
 
 // readaheadKB is the kernel readahead for our mounts. FUSE caps it at the

@@ -25,9 +25,9 @@ import (
 //
 //   - The FUSE node ID of a node is its inode number (hard links share
 //     one), and the table of the nodes the kernel holds keeps only the node,
-//     its name and parent (for ".." and log messages) and the kernel's
-//     lookup count: about 70 bytes an inode, where go-fuse's bridge keeps
-//     about 560 (an Inode with its maps).
+//     its parent (for ".." and log messages) and the kernel's lookup count:
+//     about 60 bytes an inode with the map's overhead, where go-fuse's
+//     bridge keeps about 560 (an Inode with its maps).
 //   - OPENDIR answers ENOSYS, so the kernel sends neither OPENDIR nor
 //     RELEASEDIR again and caches every listing (zero-message opendir);
 //     READDIR and READDIRPLUS find the directory by node ID and resume at
@@ -57,11 +57,11 @@ type rawFS struct {
 	lists  map[uint64][]lfs.Dirent // listings being read, of directories that cannot list by position
 }
 
-// rawNode is a node the kernel holds.
+// rawNode is a node the kernel holds. Its name is not kept: log messages
+// find it in the parent's listing (see path).
 type rawNode struct {
 	n       lfs.Node
-	name    string // first name it was found under, for ".." and logs
-	parent  uint64 // node ID of the directory it was found in
+	parent  uint64 // node ID of the directory it was first found in
 	lookups uint64 // the kernel's count: LOOKUP and READDIRPLUS replies less FORGETs
 }
 
@@ -100,9 +100,9 @@ func (s *rawFS) node(id uint64) (rawNode, bool) {
 	return e, ok
 }
 
-// remember records one more kernel reference to n, found as name in the
-// directory parent, and returns its node ID.
-func (s *rawFS) remember(n lfs.Node, ino uint64, parent uint64, name string) uint64 {
+// remember records one more kernel reference to n, found in the directory
+// parent, and returns its node ID.
+func (s *rawFS) remember(n lfs.Node, ino uint64, parent uint64) uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	id := ino
@@ -119,7 +119,7 @@ func (s *rawFS) remember(n lfs.Node, ino uint64, parent uint64, name string) uin
 	}
 	e, ok := s.nodes[id]
 	if !ok {
-		e = rawNode{n: n, name: name, parent: parent}
+		e = rawNode{n: n, parent: parent}
 	}
 	e.lookups++
 	s.nodes[id] = e
@@ -154,11 +154,11 @@ func (s *rawFS) Forget(id, nlookup uint64) {
 	}
 }
 
-// entry fills out for child, found as name in the directory parent, and
-// counts the kernel's new reference to it.
-func (s *rawFS) entry(out *fuse.EntryOut, child lfs.Node, a lfs.Attr, parent uint64, name string) {
+// entry fills out for child, found in the directory parent, and counts
+// the kernel's new reference to it.
+func (s *rawFS) entry(out *fuse.EntryOut, child lfs.Node, a lfs.Attr, parent uint64) {
 	fillAttrFrom(&out.Attr, child, a)
-	out.NodeId = s.remember(child, a.Ino, parent, name)
+	out.NodeId = s.remember(child, a.Ino, parent)
 	out.Generation = 0
 	out.SetEntryTimeout(entryTimeout)
 	out.SetAttrTimeout(attrTimeout)
@@ -185,7 +185,7 @@ func (s *rawFS) Lookup(cancel <-chan struct{}, h *fuse.InHeader, name string, ou
 		}
 		return fuse.Status(errno)
 	}
-	s.entry(out, child, child.Attr(), h.NodeId, name)
+	s.entry(out, child, child.Attr(), h.NodeId)
 	return fuse.OK
 }
 
@@ -308,7 +308,7 @@ func (s *rawFS) readDir(in *fuse.ReadIn, out *fuse.DirEntryList, plus bool) (st 
 			break
 		}
 		if child != nil && s.plus(child, a) {
-			s.entry(eo, child, a, in.NodeId, de.Name)
+			s.entry(eo, child, a, in.NodeId)
 		}
 	}
 	if pos >= 2+count {
@@ -427,25 +427,51 @@ func (s *rawFS) recoverPanic(op string, id uint64, name string, st *fuse.Status)
 	}
 }
 
-// path names a node for log messages, from the names it was found under.
+// path names a node (and name in it, if not empty) for log messages. The
+// table keeps no names: each is found by inode number in the listing of
+// the directory the node was found in, which costs only when logging.
 func (s *rawFS) path(id uint64, name string) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	var parts []string
 	if name != "" {
 		parts = append(parts, name)
 	}
 	for i := 0; id != rootID && i < 4096; i++ {
-		e, ok := s.nodes[id]
+		e, ok := s.node(id)
 		if !ok {
 			parts = append(parts, "?")
 			break
 		}
-		parts = append(parts, e.name)
+		p, _ := s.node(e.parent)
+		parts = append(parts, nameIn(p.n, e.n))
 		id = e.parent
 	}
 	slices.Reverse(parts)
 	return "/" + strings.Join(parts, "/")
+}
+
+// nameIn finds a name of n in dir, or "?". It is called while logging a
+// panic, so it must not panic itself.
+func nameIn(dir, n lfs.Node) (name string) {
+	defer func() {
+		if recover() != nil {
+			name = "?"
+		}
+	}()
+	d, ok := dir.(lfs.Dir)
+	if !ok {
+		return "?"
+	}
+	ents, err := d.ReadDir()
+	if err != nil {
+		return "?"
+	}
+	ino := n.Attr().Ino
+	for _, e := range ents {
+		if e.Node.Attr().Ino == ino {
+			return e.Name
+		}
+	}
+	return "?"
 }
 
 // readResult is a read's reply, or the error behind an EIO.

@@ -20,10 +20,10 @@ func (n numbered) Attr() lfs.Attr { return lfs.Attr{Ino: n.ino, Mode: 0o644} }
 func TestRawTable(t *testing.T) {
 	s := newRawFS(memRoot{}, log.New(io.Discard, "", 0))
 	a := numbered{42}
-	if id := s.remember(a, 42, rootID, "a"); id != 42 {
+	if id := s.remember(a, 42, rootID); id != 42 {
 		t.Fatalf("node ID %d for inode 42", id)
 	}
-	s.remember(a, 42, rootID, "a")
+	s.remember(a, 42, rootID)
 	s.Forget(42, 1)
 	if _, ok := s.node(42); !ok {
 		t.Fatal("forgotten with a lookup left")
@@ -34,12 +34,12 @@ func TestRawTable(t *testing.T) {
 	}
 	// Numbers that cannot be node IDs get aliases, stable while held.
 	for _, ino := range []uint64{0, 1, 1 << 63, ^uint64(0)} {
-		id := s.remember(numbered{ino}, ino, rootID, "x")
+		id := s.remember(numbered{ino}, ino, rootID)
 		if id < aliasBase || id == ^uint64(0) {
 			t.Errorf("inode %d: node ID %d", ino, id)
 		}
 		if ino != 0 {
-			if again := s.remember(numbered{ino}, ino, rootID, "x"); again != id {
+			if again := s.remember(numbered{ino}, ino, rootID); again != id {
 				t.Errorf("inode %d: node IDs %d and %d", ino, id, again)
 			}
 			s.Forget(id, 1)
