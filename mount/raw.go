@@ -51,18 +51,10 @@ type rawFS struct {
 	plus func(child lfs.Node, a lfs.Attr) bool
 
 	mu     sync.Mutex
-	nodes  map[uint64]rawNode // what the kernel holds, by node ID
-	alias  map[uint64]uint64  // node IDs of inode numbers that cannot be one
+	nodes  nodeTable         // what the kernel holds, by node ID
+	alias  map[uint64]uint64 // node IDs of inode numbers that cannot be one
 	nextID uint64
 	lists  map[uint64][]lfs.Dirent // listings being read, of directories that cannot list by position
-}
-
-// rawNode is a node the kernel holds. Its name is not kept: log messages
-// find it in the parent's listing (see path).
-type rawNode struct {
-	n       lfs.Node
-	parent  uint64 // node ID of the directory it was first found in
-	lookups uint64 // the kernel's count: LOOKUP and READDIRPLUS replies less FORGETs
 }
 
 const (
@@ -78,12 +70,12 @@ func newRawFS(root lfs.Dir, logger *log.Logger) *rawFS {
 		RawFileSystem: fuse.NewDefaultRawFileSystem(),
 		root:          root,
 		log:           logger,
-		nodes:         map[uint64]rawNode{rootID: {n: root, parent: rootID, lookups: 1 << 62}},
 		alias:         map[uint64]uint64{},
 		nextID:        aliasBase,
 		lists:         map[uint64][]lfs.Dirent{},
 		plus:          func(lfs.Node, lfs.Attr) bool { return true },
 	}
+	*s.nodes.add(rootID) = rawNode{n: root, parent: rootID, lookups: 1 << 62}
 	if x, ok := root.(lfs.XattrFree); ok {
 		s.noXattrs = x.NoXattrs
 	}
@@ -96,8 +88,10 @@ func (s *rawFS) String() string { return fsType }
 func (s *rawFS) node(id uint64) (rawNode, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e, ok := s.nodes[id]
-	return e, ok
+	if e := s.nodes.get(id); e != nil {
+		return *e, true
+	}
+	return rawNode{}, false
 }
 
 // remember records one more kernel reference to n, found in the directory
@@ -117,12 +111,11 @@ func (s *rawFS) remember(n lfs.Node, ino uint64, parent uint64) uint64 {
 			}
 		}
 	}
-	e, ok := s.nodes[id]
-	if !ok {
-		e = rawNode{n: n, parent: parent}
+	e := s.nodes.add(id)
+	if e.n == nil {
+		*e = rawNode{n: n, parent: parent}
 	}
 	e.lookups++
-	s.nodes[id] = e
 	return id
 }
 
@@ -133,16 +126,15 @@ var _ = fuse.RawFileSystem((*rawFS)(nil))
 func (s *rawFS) Forget(id, nlookup uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e, ok := s.nodes[id]
-	if !ok || id == rootID {
+	e := s.nodes.get(id)
+	if e == nil || id == rootID {
 		return
 	}
 	if e.lookups > nlookup {
 		e.lookups -= nlookup
-		s.nodes[id] = e
 		return
 	}
-	delete(s.nodes, id)
+	s.nodes.remove(id)
 	delete(s.lists, id)
 	if id >= aliasBase {
 		for ino, a := range s.alias {

@@ -4,6 +4,7 @@ import (
 	"io"
 	iofs "io/fs"
 	"log"
+	"math/rand/v2"
 	"os"
 	"testing"
 
@@ -49,8 +50,8 @@ func TestRawTable(t *testing.T) {
 			t.Errorf("inode %d: kept after FORGET", ino)
 		}
 	}
-	if len(s.alias) != 0 || len(s.nodes) != 1 {
-		t.Errorf("left behind: %d aliases, %d nodes", len(s.alias), len(s.nodes))
+	if len(s.alias) != 0 || len(s.nodes.pages) != 1 {
+		t.Errorf("left behind: %d aliases, %d pages", len(s.alias), len(s.nodes.pages))
 	}
 	s.Forget(rootID, 1<<62)
 	if _, ok := s.node(rootID); !ok {
@@ -69,5 +70,40 @@ func TestMaxRequest(t *testing.T) {
 	}
 	if p := splice.MaxPipeSize(); p >= 256<<10 && n+16+page > p {
 		t.Errorf("maxRequest() = %d: its reply does not fit a %d-byte pipe", n, p)
+	}
+}
+
+// TestNodeTable checks the paged table against a map.
+func TestNodeTable(t *testing.T) {
+	var tab nodeTable
+	model := map[uint64]uint64{}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 20000 {
+		id := uint64(r.IntN(5000))
+		if r.IntN(3) == 0 {
+			id += 1 << 40 // a second, sparse region
+		}
+		if r.IntN(2) == 0 {
+			e := tab.add(id)
+			if e.n == nil {
+				*e = rawNode{n: numbered{id}}
+			}
+			e.lookups++
+			model[id]++
+		} else if e := tab.get(id); e != nil {
+			if model[id] != e.lookups {
+				t.Fatalf("%d: %d lookups, want %d", id, e.lookups, model[id])
+			}
+			tab.remove(id)
+			delete(model, id)
+		} else if model[id] != 0 {
+			t.Fatalf("%d missing", id)
+		}
+	}
+	for id := range model {
+		tab.remove(id)
+	}
+	if len(tab.pages) != 0 {
+		t.Errorf("%d pages left", len(tab.pages))
 	}
 }
