@@ -50,6 +50,8 @@ type rawFS struct {
 	// (the kernel then needs no LOOKUP for it) or only its name and type.
 	plus func(child lfs.Node, a lfs.Attr) bool
 
+	pre *prefetcher // set by Init
+
 	mu     sync.Mutex
 	nodes  nodeTable         // what the kernel holds, by node ID
 	alias  map[uint64]uint64 // node IDs of inode numbers that cannot be one
@@ -83,6 +85,17 @@ func newRawFS(root lfs.Dir, logger *log.Logger) *rawFS {
 }
 
 func (s *rawFS) String() string { return fsType }
+
+// Init starts the prefetcher once the kernel is there to take its pushes.
+func (s *rawFS) Init(srv *fuse.Server) {
+	s.pre = newPrefetcher(s, srv)
+}
+
+func (s *rawFS) OnUnmount() {
+	if s.pre != nil {
+		s.pre.stop()
+	}
+}
 
 // node returns the node the kernel knows as id.
 func (s *rawFS) node(id uint64) (rawNode, bool) {
@@ -144,6 +157,23 @@ func (s *rawFS) Forget(id, nlookup uint64) {
 			}
 		}
 	}
+}
+
+// nodeID returns the node ID of the node numbered ino if the kernel holds
+// it, else 0.
+func (s *rawFS) nodeID(ino uint64) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := ino
+	if id <= rootID || id >= aliasBase {
+		if id = s.alias[ino]; ino == 0 {
+			id = 0
+		}
+	}
+	if id == 0 || s.nodes.get(id) == nil {
+		return 0
+	}
+	return id
 }
 
 // entry fills out for child, found in the directory parent, and counts
@@ -226,6 +256,9 @@ func (s *rawFS) Read(cancel <-chan struct{}, in *fuse.ReadIn, buf []byte) (_ fus
 	e, ok := s.node(in.NodeId)
 	if !ok {
 		return nil, fuse.Status(syscall.ESTALE)
+	}
+	if in.Offset == 0 && s.pre != nil {
+		s.pre.read(in.Caller.Pid, in.NodeId, e.parent)
 	}
 	r, errno := readFile(e.n, buf, int64(in.Offset))
 	if errno == syscall.EIO {

@@ -1,12 +1,17 @@
 package mount_test
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	iofs "io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
+	"time"
+	"unsafe"
 
 	lfs "github.com/layoutfs/layoutfs/fs"
 	"golang.org/x/sys/unix"
@@ -77,3 +82,63 @@ func TestForgottenNodes(t *testing.T) {
 }
 
 var _ lfs.XattrFree = xattrFreeDir{}
+
+// TestPrefetch: after two files of a directory are read in a row, the
+// rest of its small files are in the page cache before anyone reads them,
+// with the right bytes; a large one is left to readahead.
+func TestPrefetch(t *testing.T) {
+	kids := map[string]lfs.Node{}
+	for i := range 20 {
+		data := []byte(fmt.Sprintf("file %d\n%s", i, strings.Repeat("x", i*300)))
+		kids[fmt.Sprintf("f%02d", i)] = &memFile{memNode: memNode{lfs.Attr{Ino: uint64(500 + i), Mode: 0o644, Size: int64(len(data)), Nlink: 1}}, data: data}
+	}
+	big := &genFile{memNode{lfs.Attr{Ino: 600, Mode: 0o644, Size: 1 << 20, Nlink: 1}}}
+	kids["zbig"] = big
+	dir := &memDir{memNode{lfs.Attr{Ino: 3, Mode: iofs.ModeDir | 0o755}}, kids}
+	mnt := testMount(t, &memDir{memNode{lfs.Attr{Ino: 2, Mode: iofs.ModeDir | 0o755}}, map[string]lfs.Node{"d": dir}})
+	if _, err := os.ReadDir(filepath.Join(mnt, "d")); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"f00", "f01"} {
+		if _, err := os.ReadFile(filepath.Join(mnt, "d", name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resident := func(name string) bool {
+		f, err := os.Open(filepath.Join(mnt, "d", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		fi, _ := f.Stat()
+		m, err := unix.Mmap(int(f.Fd()), 0, int(fi.Size()), unix.PROT_READ, unix.MAP_SHARED)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Munmap(m)
+		vec := make([]byte, (len(m)+os.Getpagesize()-1)/os.Getpagesize())
+		if _, _, errno := syscall.Syscall(syscall.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), uintptr(len(m)), uintptr(unsafe.Pointer(&vec[0]))); errno != 0 {
+			t.Fatal(errno)
+		}
+		return vec[0]&1 != 0
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !resident("f19") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	for i := 2; i < 20; i++ {
+		if !resident(fmt.Sprintf("f%02d", i)) {
+			t.Errorf("f%02d not prefetched", i)
+		}
+	}
+	if resident("zbig") {
+		t.Error("a large file was pushed")
+	}
+	for i := range 20 {
+		name := fmt.Sprintf("f%02d", i)
+		b, err := os.ReadFile(filepath.Join(mnt, "d", name))
+		if want := kids[name].(*memFile).data; err != nil || !bytes.Equal(b, want) {
+			t.Errorf("%s: %d bytes, %v; want %d", name, len(b), err, len(want))
+		}
+	}
+}
