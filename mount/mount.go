@@ -145,22 +145,27 @@ const gcPercent = 50
 
 var runtimeOnce sync.Once
 
-// tuneRuntime applies gcPercent, and one P more than the CPUs allow,
-// unless the user set GOGC or GOMAXPROCS.
+// spareProcs is how many Ps the daemon has beyond its CPUs.
 //
-// The extra P: go-fuse's readers block in read(2) on /dev/fuse, each
-// holding a P while it waits. When every P is held so, Go's sysmon takes
-// them back after 20 µs and wakes another thread to find work that is
-// not there, on every request: sysmon alone was 27% of the daemon's CPU
+// go-fuse's readers block in read(2) on /dev/fuse, each holding a P while
+// it waits; a single client keeps two of them waiting, a burst of
+// readahead more. When every P is held so, Go's sysmon takes them back
+// 20 µs later and wakes another thread to look for work that is not
+// there, on every request: sysmon alone was 27% of the daemon's CPU
 // samples during find on two cores, where waking a thread on the other
-// core is also most of a round trip's cost. With a P to spare it leaves
-// blocked readers alone.
+// core is also most of a round trip's cost. With Ps to spare it leaves
+// blocked readers alone. (go-fuse allows as many readers as Ps, so more
+// Ps also allow more readers, each with a 1 MiB request buffer.)
+const spareProcs = 4
+
+// tuneRuntime applies gcPercent and spareProcs, unless the user set GOGC
+// or GOMAXPROCS.
 func tuneRuntime() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(gcPercent)
 	}
 	if os.Getenv("GOMAXPROCS") == "" {
-		runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + 1)
+		runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + spareProcs)
 	}
 }
 
