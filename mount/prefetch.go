@@ -31,10 +31,12 @@ const (
 )
 
 type prefetcher struct {
-	s    *rawFS
-	srv  *fuse.Server
-	jobs chan uint64 // directories to push from
-	done chan struct{}
+	s *rawFS
+	// store hands the kernel a file's bytes: the server's
+	// InodeNotifyStoreCache.
+	store func(id uint64, off int64, data []byte) fuse.Status
+	jobs  chan uint64 // directories to push from
+	done  chan struct{}
 
 	mu   sync.Mutex
 	last map[uint32]lastRead // per reading process
@@ -44,14 +46,15 @@ type prefetcher struct {
 // lastRead is the file a process read last, and its directory.
 type lastRead struct{ dir, file uint64 }
 
-func newPrefetcher(s *rawFS, srv *fuse.Server) *prefetcher {
-	p := &prefetcher{s: s, srv: srv, jobs: make(chan uint64, prefetchQueueLen), done: make(chan struct{}), last: map[uint32]lastRead{}, next: map[uint64]int32{}}
+func newPrefetcher(s *rawFS, store func(id uint64, off int64, data []byte) fuse.Status) *prefetcher {
+	p := &prefetcher{s: s, store: store, jobs: make(chan uint64, prefetchQueueLen), done: make(chan struct{}), last: map[uint32]lastRead{}, next: map[uint64]int32{}}
 	go p.run()
 	return p
 }
 
-// read notes a read by process pid of file id, found in directory dir, and
-// starts a push when the process read another file there just before.
+// read notes a read by process pid of small file id, found in directory
+// dir, and starts a push when the process read another small file there
+// just before.
 func (p *prefetcher) read(pid uint32, id, dir uint64) {
 	p.mu.Lock()
 	last, ok := p.last[pid]
@@ -106,6 +109,10 @@ func (p *prefetcher) push(dir uint64, buf []byte) []byte {
 	if !seen && len(p.next) >= prefetchMaxDirs {
 		clear(p.next)
 	}
+	if int(from) >= count {
+		// All pushed, and still read: the kernel let the pages go.
+		from = 0
+	}
 	p.mu.Unlock()
 	i, files, bytes := int(from), 0, 0
 	for ; i < count && files < prefetchFiles && bytes < prefetchBytes; i++ {
@@ -129,7 +136,7 @@ func (p *prefetcher) push(dir uint64, buf []byte) []byte {
 		if int64(n) != a.Size && err != nil {
 			continue
 		}
-		if p.srv.InodeNotifyStoreCache(id, 0, buf[:n]) != fuse.OK {
+		if p.store(id, 0, buf[:n]) != fuse.OK {
 			continue
 		}
 		files++

@@ -88,7 +88,7 @@ func (s *rawFS) String() string { return fsType }
 
 // Init starts the prefetcher once the kernel is there to take its pushes.
 func (s *rawFS) Init(srv *fuse.Server) {
-	s.pre = newPrefetcher(s, srv)
+	s.pre = newPrefetcher(s, srv.InodeNotifyStoreCache)
 }
 
 func (s *rawFS) OnUnmount() {
@@ -257,7 +257,7 @@ func (s *rawFS) Read(cancel <-chan struct{}, in *fuse.ReadIn, buf []byte) (_ fus
 	if !ok {
 		return nil, fuse.Status(syscall.ESTALE)
 	}
-	if in.Offset == 0 && s.pre != nil {
+	if in.Offset == 0 && s.pre != nil && e.n.Attr().Size <= prefetchMaxFile {
 		s.pre.read(in.Caller.Pid, in.NodeId, e.parent)
 	}
 	r, errno := readFile(e.n, buf, int64(in.Offset))
