@@ -252,3 +252,45 @@ func TestPrefetcherAgain(t *testing.T) {
 		}
 	}
 }
+
+// benchDir is a directory of 40 files, as in the bench image.
+func benchDir() (*rawFS, uint64) {
+	var ents []lfs.Dirent
+	for i := range 40 {
+		ents = append(ents, lfs.Dirent{Name: fmt.Sprintf("f%05d.txt", i), Node: memTestFile{uint64(1000 + i), []byte("x")}})
+	}
+	dir := memTestDir{10, ents}
+	s := newRawFS(memTestDir{9, []lfs.Dirent{{Name: "d", Node: dir}}}, log.New(io.Discard, "", 0))
+	return s, s.remember(dir, 10, rootID)
+}
+
+// BenchmarkReadDirPlus: one READDIRPLUS of a 40-file directory, every
+// entry with its node, as find and cp -a see it; then the kernel forgets
+// them.
+func BenchmarkReadDirPlus(b *testing.B) {
+	s, dirID := benchDir()
+	buf := make([]byte, 32<<10)
+	b.ReportAllocs()
+	for b.Loop() {
+		out := fuse.NewDirEntryList(buf, 0)
+		if st := s.ReadDirPlus(nil, &fuse.ReadIn{InHeader: fuse.InHeader{NodeId: dirID}}, out); st != fuse.OK {
+			b.Fatal(st)
+		}
+		for i := range 40 {
+			s.Forget(uint64(1000+i), 1)
+		}
+	}
+}
+
+// BenchmarkLookup: one LOOKUP of a file and its FORGET.
+func BenchmarkLookup(b *testing.B) {
+	s, dirID := benchDir()
+	var out fuse.EntryOut
+	b.ReportAllocs()
+	for b.Loop() {
+		if st := s.Lookup(nil, &fuse.InHeader{NodeId: dirID}, "f00020.txt", &out); st != fuse.OK {
+			b.Fatal(st)
+		}
+		s.Forget(out.NodeId, 1)
+	}
+}

@@ -25,7 +25,13 @@ type nodeTable struct {
 	// The page last used: listings and lookups come in runs.
 	lastKey uint64
 	last    *nodePage
+	// Pages emptied, kept for the next ones needed: a lookup and its
+	// forget in a page of their own would allocate and drop it each time.
+	spare []*nodePage
 }
+
+// maxSpare bounds the pages kept empty: a listing spans a page or two.
+const maxSpare = 4
 
 type nodePage struct {
 	used  int
@@ -54,7 +60,11 @@ func (t *nodeTable) add(id uint64) *rawNode {
 		if t.pages == nil {
 			t.pages = map[uint64]*nodePage{}
 		}
-		p = new(nodePage)
+		if n := len(t.spare); n > 0 {
+			p, t.spare = t.spare[n-1], t.spare[:n-1]
+		} else {
+			p = new(nodePage)
+		}
 		t.pages[key] = p
 		t.lastKey, t.last = key, p
 	}
@@ -77,6 +87,9 @@ func (t *nodeTable) remove(id uint64) {
 		delete(t.pages, key)
 		if t.last == p {
 			t.last = nil
+		}
+		if len(t.spare) < maxSpare {
+			t.spare = append(t.spare, p) // every slot is zero again
 		}
 	}
 }
