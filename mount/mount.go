@@ -75,6 +75,9 @@ type Server struct {
 	mnt  string
 	mu   sync.Mutex // serialises Unmount: go-fuse's is not safe to call concurrently
 	done bool       // unmounted by us
+	// stopProfile writes the profiles LAYOUTFS_PROFILE asked for.
+	stopProfile func()
+	waitOnce    sync.Once
 }
 
 // Mountpoint returns the absolute path the tree is mounted on.
@@ -82,7 +85,12 @@ func (s *Server) Mountpoint() string { return s.mnt }
 
 // Wait blocks until the mount is gone: unmounted by Unmount, by
 // `layoutfs umount`, or by umount(8).
-func (s *Server) Wait() { s.srv.Wait() }
+func (s *Server) Wait() {
+	s.srv.Wait()
+	if s.stopProfile != nil {
+		s.waitOnce.Do(s.stopProfile)
+	}
+}
 
 // Unmount unmounts the tree. If it is busy (a shell sitting in it, an open
 // file), it is detached lazily instead: it disappears from the namespace
@@ -204,7 +212,7 @@ func mountWith(root lfs.Dir, mnt string, o Options, direct bool) (*Server, error
 			// The serve loop ends by itself once the kernel is gone.
 			return nil, explainMountErr(err, direct)
 		}
-		return &Server{srv: srv, mnt: mnt}, nil
+		return &Server{srv: srv, mnt: mnt, stopProfile: startProfile(opts.Logger)}, nil
 	}
 	if ino := root.Attr().Ino; ino != 0 {
 		// Keep the tree's numbering for the root too, so stat agrees
