@@ -62,7 +62,7 @@ func newRWRoot(lower Dir, dir string, ino *inos, warn func(string)) *rwRoot {
 }
 
 // Dir returns the rootfs directory.
-func (r *rwRoot) Dir() Dir { return (*mdir)(r.root) }
+func (r *rwRoot) Dir() Dir { return mdir{r.root} }
 
 // state returns the root, opening the upper on first use and again when
 // another process (commit, discard) removed it. Called with r.mu held.
@@ -127,13 +127,13 @@ func (m *mnode) refresh() {
 func (m *mnode) node() Node {
 	switch m.attr().Mode.Type() {
 	case iofs.ModeDir:
-		return (*mdir)(m)
+		return mdir{m}
 	case iofs.ModeSymlink:
-		return (*mlink)(m)
+		return mlink{m}
 	case 0:
-		return (*mfile)(m)
+		return mfile{m}
 	}
-	return (*mspecial)(m)
+	return mspecial{m}
 }
 
 // path is m's path in the rootfs ("." for the root), as the upper keys
@@ -411,20 +411,14 @@ func validName(name string) error {
 }
 
 // mdir is a directory of the writable rootfs.
-type mdir mnode
+type mdir struct{ *mnode }
 
-func (d *mdir) m() *mnode                         { return (*mnode)(d) }
-func (d *mdir) Changing()                         {}
-func (d *mdir) Attr() Attr                        { return d.m().locked(func() Attr { return d.m().attr() }) }
-func (d *mdir) Xattrs() map[string]string         { return d.m().lockedX() }
-func (d *mdir) SetXattr(n string, v []byte) error { return d.m().setXattr(n, v) }
-func (d *mdir) RemoveXattr(n string) error        { return d.m().removeXattr(n) }
-func (d *mdir) Setattr(s SetAttr) error           { return d.m().setattr(s) }
+func (d mdir) Changing() {}
 
-func (d *mdir) Lookup(name string) (Node, error) {
+func (d mdir) Lookup(name string) (Node, error) {
 	var out Node
-	err := d.m().edit(func() error {
-		k, err := d.m().child(name)
+	err := d.mnode.edit(func() error {
+		k, err := d.mnode.child(name)
 		if err == nil {
 			out = k.node()
 		}
@@ -433,10 +427,10 @@ func (d *mdir) Lookup(name string) (Node, error) {
 	return out, err
 }
 
-func (d *mdir) ReadDir() ([]Dirent, error) {
+func (d mdir) ReadDir() ([]Dirent, error) {
 	var ents []Dirent
-	err := d.m().edit(func() error {
-		if err := d.m().load(); err != nil {
+	err := d.mnode.edit(func() error {
+		if err := d.mnode.load(); err != nil {
 			return err
 		}
 		for name, k := range d.kids {
@@ -448,22 +442,22 @@ func (d *mdir) ReadDir() ([]Dirent, error) {
 	return ents, err
 }
 
-func (d *mdir) Create(name string, perm iofs.FileMode, uid, gid uint32) (Node, error) {
+func (d mdir) Create(name string, perm iofs.FileMode, uid, gid uint32) (Node, error) {
 	return d.make(name, &unode{Type: tar.TypeReg, Mode: perm, Uid: uid, Gid: gid}, func(k *mnode) error {
 		_, err := k.materialize()
 		return err
 	})
 }
 
-func (d *mdir) Mkdir(name string, perm iofs.FileMode, uid, gid uint32) (Node, error) {
+func (d mdir) Mkdir(name string, perm iofs.FileMode, uid, gid uint32) (Node, error) {
 	return d.make(name, &unode{Type: tar.TypeDir, Mode: perm, Uid: uid, Gid: gid}, nil)
 }
 
-func (d *mdir) Symlink(name, target string, uid, gid uint32) (Node, error) {
+func (d mdir) Symlink(name, target string, uid, gid uint32) (Node, error) {
 	return d.make(name, &unode{Type: tar.TypeSymlink, Mode: 0o777, Uid: uid, Gid: gid, Link: target, Size: int64(len(target))}, nil)
 }
 
-func (d *mdir) Mknod(name string, mode iofs.FileMode, rdev uint64, uid, gid uint32) (Node, error) {
+func (d mdir) Mknod(name string, mode iofs.FileMode, rdev uint64, uid, gid uint32) (Node, error) {
 	t := tarType(mode)
 	if t == tar.TypeReg {
 		return d.Create(name, mode.Perm(), uid, gid)
@@ -475,10 +469,10 @@ func (d *mdir) Mknod(name string, mode iofs.FileMode, rdev uint64, uid, gid uint
 }
 
 // make adds u as name, then runs then (if any) on the new node.
-func (d *mdir) make(name string, u *unode, then func(*mnode) error) (Node, error) {
+func (d mdir) make(name string, u *unode, then func(*mnode) error) (Node, error) {
 	var out Node
-	err := d.m().edit(func() error {
-		k, err := d.m().newChild(name, u)
+	err := d.mnode.edit(func() error {
+		k, err := d.mnode.newChild(name, u)
 		if err != nil {
 			return err
 		}
@@ -493,26 +487,26 @@ func (d *mdir) make(name string, u *unode, then func(*mnode) error) (Node, error
 	return out, err
 }
 
-func (d *mdir) Link(name string, target Node) (Node, error) {
+func (d mdir) Link(name string, target Node) (Node, error) {
 	var src *mnode
 	switch t := target.(type) {
-	case *mfile:
-		src = t.m()
-	case *mlink:
-		src = (*mnode)(t)
-	case *mspecial:
-		src = (*mnode)(t)
+	case mfile:
+		src = t.mnode
+	case mlink:
+		src = t.mnode
+	case mspecial:
+		src = t.mnode
 	}
 	if src == nil || src.r != d.r {
 		return nil, fmt.Errorf("link %s: %w", name, syscall.EXDEV)
 	}
 	var out Node
-	err := d.m().edit(func() error {
-		if err := d.m().load(); err != nil {
+	err := d.mnode.edit(func() error {
+		if err := d.mnode.load(); err != nil {
 			return err
 		}
 		if d.kids[name] != nil {
-			return fmt.Errorf("%s: %w", d.m().childPath(name), syscall.EEXIST)
+			return fmt.Errorf("%s: %w", d.mnode.childPath(name), syscall.EEXIST)
 		}
 		if err := validName(name); err != nil {
 			return err
@@ -523,7 +517,7 @@ func (d *mdir) Link(name string, target Node) (Node, error) {
 		if err := src.copyUp(); err != nil {
 			return err
 		}
-		k := &mnode{r: d.r, parent: d.m(), name: name, lower: src.lower, up: src.up, ino: src.ino, gen: d.r.gen}
+		k := &mnode{r: d.r, parent: d.mnode, name: name, lower: src.lower, up: src.up, ino: src.ino, gen: d.r.gen}
 		if err := d.r.up.put(k.path(), src.up, false); err != nil {
 			return err
 		}
@@ -535,9 +529,9 @@ func (d *mdir) Link(name string, target Node) (Node, error) {
 }
 
 // Remove unlinks or rmdirs name: a whiteout where the lower has it.
-func (d *mdir) Remove(name string, dir bool) error {
-	return d.m().edit(func() error {
-		k, err := d.m().child(name)
+func (d mdir) Remove(name string, dir bool) error {
+	return d.mnode.edit(func() error {
+		k, err := d.mnode.child(name)
 		if err != nil {
 			return err
 		}
@@ -568,26 +562,26 @@ func (d *mdir) Remove(name string, dir bool) error {
 // under its new path, with its content (if unchanged) still read from the
 // lower at the old one, and the old path becomes a whiteout; a moved
 // directory is opaque, described whole by the upper.
-func (d *mdir) Rename(oldName string, newDir Dir, newName string, noReplace bool) error {
-	nd, ok := newDir.(*mdir)
+func (d mdir) Rename(oldName string, newDir Dir, newName string, noReplace bool) error {
+	nd, ok := newDir.(mdir)
 	if !ok || nd.r != d.r {
 		return fmt.Errorf("rename %s: %w", oldName, syscall.EXDEV)
 	}
-	return d.m().edit(func() error {
-		src, err := d.m().child(oldName)
+	return d.mnode.edit(func() error {
+		src, err := d.mnode.child(oldName)
 		if err != nil {
 			return err
 		}
-		if nd.m().refresh(); nd.gone {
+		if nd.mnode.refresh(); nd.gone {
 			return fmt.Errorf("rename to %s: %w", newName, iofs.ErrNotExist)
 		}
-		if err := nd.m().load(); err != nil {
+		if err := nd.mnode.load(); err != nil {
 			return err
 		}
 		if err := validName(newName); err != nil {
 			return err
 		}
-		for p := nd.m(); p != nil; p = p.parent {
+		for p := nd.mnode; p != nil; p = p.parent {
 			if p == src {
 				return fmt.Errorf("rename %s into itself: %w", src.path(), syscall.EINVAL)
 			}
@@ -640,7 +634,7 @@ func (d *mdir) Rename(oldName string, newDir Dir, newName string, noReplace bool
 		if err := walk(src); err != nil {
 			return err
 		}
-		oldPath, newPath := src.path(), nd.m().childPath(newName)
+		oldPath, newPath := src.path(), nd.mnode.childPath(newName)
 		if err := d.r.up.remove(oldPath, d.r.inLower(oldPath)); err != nil {
 			return err
 		}
@@ -650,7 +644,7 @@ func (d *mdir) Rename(oldName string, newDir Dir, newName string, noReplace bool
 			}
 		}
 		delete(d.kids, oldName)
-		src.parent, src.name = nd.m(), newName
+		src.parent, src.name = nd.mnode, newName
 		nd.kids[newName] = src
 		var lines []journalLine
 		for _, n := range moved {
@@ -674,16 +668,20 @@ func sortedKeys[V any](m map[string]V) []string {
 	return out
 }
 
-// locked runs fn under the rootfs's lock, on m brought up to date.
-func (m *mnode) locked(fn func() Attr) Attr {
+// The metadata methods all nodes of the writable rootfs share; mdir,
+// mfile, mlink and mspecial add what their type does.
+
+// Attr returns the node's attributes, brought up to date.
+func (m *mnode) Attr() Attr {
 	m.r.mu.Lock()
 	defer m.r.mu.Unlock()
 	m.r.state()
 	m.refresh()
-	return fn()
+	return m.attr()
 }
 
-func (m *mnode) lockedX() map[string]string {
+// Xattrs returns the node's extended attributes, brought up to date.
+func (m *mnode) Xattrs() map[string]string {
 	m.r.mu.Lock()
 	defer m.r.mu.Unlock()
 	m.r.state()
@@ -691,7 +689,8 @@ func (m *mnode) lockedX() map[string]string {
 	return m.xattrs()
 }
 
-func (m *mnode) setattr(s SetAttr) error {
+// Setattr changes the node's metadata, copying it up.
+func (m *mnode) Setattr(s SetAttr) error {
 	return m.edit(func() error {
 		if s.Size != nil {
 			if m.attr().Mode.Type() != 0 {
@@ -727,7 +726,8 @@ func (m *mnode) setattr(s SetAttr) error {
 	})
 }
 
-func (m *mnode) setXattr(name string, value []byte) error {
+// SetXattr sets an extended attribute, copying the node up.
+func (m *mnode) SetXattr(name string, value []byte) error {
 	if !strings.HasPrefix(name, "user.") && !strings.HasPrefix(name, "trusted.") && !strings.HasPrefix(name, "security.") {
 		// system.* are ACLs and the like, which layers do not carry as
 		// xattrs; cp -a and tar fall back to plain modes on ENOTSUP.
@@ -745,7 +745,8 @@ func (m *mnode) setXattr(name string, value []byte) error {
 	})
 }
 
-func (m *mnode) removeXattr(name string) error {
+// RemoveXattr removes an extended attribute, copying the node up.
+func (m *mnode) RemoveXattr(name string) error {
 	return m.edit(func() error {
 		if _, ok := m.xattrs()[name]; !ok {
 			return fmt.Errorf("%s: xattr %s: %w", m.path(), name, syscall.ENODATA)
@@ -759,24 +760,17 @@ func (m *mnode) removeXattr(name string) error {
 }
 
 // mfile is a regular file of the writable rootfs.
-type mfile mnode
-
-func (f *mfile) m() *mnode                         { return (*mnode)(f) }
-func (f *mfile) Attr() Attr                        { return f.m().locked(func() Attr { return f.m().attr() }) }
-func (f *mfile) Xattrs() map[string]string         { return f.m().lockedX() }
-func (f *mfile) SetXattr(n string, v []byte) error { return f.m().setXattr(n, v) }
-func (f *mfile) RemoveXattr(n string) error        { return f.m().removeXattr(n) }
-func (f *mfile) Setattr(s SetAttr) error           { return f.m().setattr(s) }
+type mfile struct{ *mnode }
 
 // ReadAt reads the upper's copy if there is one, else the lower file.
-func (f *mfile) ReadAt(p []byte, off int64) (int, error) {
+func (f mfile) ReadAt(p []byte, off int64) (int, error) {
 	f.r.mu.Lock()
 	f.r.state()
-	f.m().refresh()
+	f.mnode.refresh()
 	var file *os.File
 	var err error
 	lower, _ := f.lower.(File)
-	size := f.m().attr().Size
+	size := f.mnode.attr().Size
 	if f.up != nil && f.up.Data != "" {
 		file, err = f.r.dataFile(f.up.Data)
 	}
@@ -796,10 +790,10 @@ func (f *mfile) ReadAt(p []byte, off int64) (int, error) {
 }
 
 // WriteAt writes into the upper's copy, copying the file up first.
-func (f *mfile) WriteAt(p []byte, off int64) (int, error) {
+func (f mfile) WriteAt(p []byte, off int64) (int, error) {
 	var n int
-	err := f.m().edit(func() error {
-		file, err := f.m().materialize()
+	err := f.mnode.edit(func() error {
+		file, err := f.mnode.materialize()
 		if err != nil {
 			return err
 		}
@@ -815,16 +809,9 @@ func (f *mfile) WriteAt(p []byte, off int64) (int, error) {
 }
 
 // mlink is a symbolic link of the writable rootfs.
-type mlink mnode
+type mlink struct{ *mnode }
 
-func (l *mlink) m() *mnode                         { return (*mnode)(l) }
-func (l *mlink) Attr() Attr                        { return l.m().locked(func() Attr { return l.m().attr() }) }
-func (l *mlink) Xattrs() map[string]string         { return l.m().lockedX() }
-func (l *mlink) SetXattr(n string, v []byte) error { return l.m().setXattr(n, v) }
-func (l *mlink) RemoveXattr(n string) error        { return l.m().removeXattr(n) }
-func (l *mlink) Setattr(s SetAttr) error           { return l.m().setattr(s) }
-
-func (l *mlink) Target() string {
+func (l mlink) Target() string {
 	l.r.mu.Lock()
 	defer l.r.mu.Unlock()
 	if l.up != nil {
@@ -837,20 +824,13 @@ func (l *mlink) Target() string {
 }
 
 // mspecial is a device node or fifo of the writable rootfs.
-type mspecial mnode
+type mspecial struct{ *mnode }
 
-func (s *mspecial) m() *mnode                         { return (*mnode)(s) }
-func (s *mspecial) Attr() Attr                        { return s.m().locked(func() Attr { return s.m().attr() }) }
-func (s *mspecial) Xattrs() map[string]string         { return s.m().lockedX() }
-func (s *mspecial) SetXattr(n string, v []byte) error { return s.m().setXattr(n, v) }
-func (s *mspecial) RemoveXattr(n string) error        { return s.m().removeXattr(n) }
-func (s *mspecial) Setattr(a SetAttr) error           { return s.m().setattr(a) }
-
-var _ FileSpan = (*mfile)(nil)
+var _ FileSpan = mfile{}
 
 // Span hands out the lower file's place in the archive while the file's
 // content is still the lower's.
-func (f *mfile) Span() (*os.File, int64, bool) {
+func (f mfile) Span() (*os.File, int64, bool) {
 	f.r.mu.Lock()
 	unchanged := f.up == nil || f.up.Data == "" && f.up.Size == f.lower.Attr().Size
 	f.r.mu.Unlock()
