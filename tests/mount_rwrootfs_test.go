@@ -19,18 +19,12 @@ import (
 func rwRichLayout(t *testing.T) string {
 	t.Helper()
 	mntNeed(t, "umoci", "skopeo", "mkfifo", "truncate")
-	dir := t.TempDir()
-	l := filepath.Join(dir, "layout")
-	mntExec(t, "umoci", "init", "--layout", l)
-	mntExec(t, "umoci", "new", "--image", l+":t")
-	bundle := filepath.Join(dir, "bundle")
-	mntExec(t, "umoci", "unpack", "--image", l+":t", bundle)
-	mntExec(t, "sh", "-c", `cd "$1" && mkdir -p etc dir/sub gone usr/bin &&
+	return umociImage(t, func(rootfs string) {
+		mntExec(t, "sh", "-c", `cd "$1" && mkdir -p etc dir/sub gone usr/bin &&
 echo orig > etc/conf && echo keep > dir/sub/f && echo bye > dir/g &&
 echo a > gone/a && echo b > gone/b && printf '#!/bin/sh\n' > usr/bin/tool && chmod 755 usr/bin/tool &&
-head -c 100000 /dev/zero | tr '\0' x > big && echo linked > low1 && ln low1 low2`, "sh", filepath.Join(bundle, "rootfs"))
-	mntExec(t, "umoci", "repack", "--image", l+":t", bundle)
-	return l
+head -c 100000 /dev/zero | tr '\0' x > big && echo linked > low1 && ln low1 low2`, "sh", rootfs)
+	})
 }
 
 // rwEdits is what a user does in the rootfs, with the usual tools.

@@ -34,15 +34,24 @@ type wrShape struct {
 func wrBaseLayout(t *testing.T) string {
 	t.Helper()
 	mntNeed(t, "umoci", "skopeo", "gzip", "zstd", "tar")
+	return umociImage(t, func(rootfs string) {
+		if err := os.WriteFile(filepath.Join(rootfs, "hello"), []byte("hello from the write tests\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// umociImage builds, with umoci, a layout holding one image tagged "t",
+// whose rootfs fill writes: one layer on top of umoci's empty image.
+func umociImage(t *testing.T, fill func(rootfs string)) string {
+	t.Helper()
 	dir := t.TempDir()
 	l := filepath.Join(dir, "layout")
 	mntExec(t, "umoci", "init", "--layout", l)
 	mntExec(t, "umoci", "new", "--image", l+":t")
 	bundle := filepath.Join(dir, "bundle")
 	mntExec(t, "umoci", "unpack", "--image", l+":t", bundle)
-	if err := os.WriteFile(filepath.Join(bundle, "rootfs/hello"), []byte("hello from the write tests\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	fill(filepath.Join(bundle, "rootfs"))
 	mntExec(t, "umoci", "repack", "--image", l+":t", bundle)
 	return l
 }
