@@ -4,8 +4,11 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"io"
+	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -42,6 +45,7 @@ func checkBuild(t *testing.T, b []byte) {
 	if time.Since(start) > 5*time.Second {
 		t.Fatalf("Build took %v on %d bytes", time.Since(start), len(b))
 	}
+	checkOnePass(t, ctx, b, ix, err)
 	if err != nil {
 		if !errors.Is(err, tarindex.ErrHeader) && !errors.Is(err, tarindex.ErrTooLarge) {
 			t.Fatalf("Build error matches no sentinel: %v", err)
@@ -147,5 +151,26 @@ func stdEntries(b []byte) ([]stdEnt, bool) {
 			size = 0
 		}
 		out = append(out, stdEnt{hdr: h, name: name, typ: typ, size: size, data: data})
+	}
+}
+
+// checkOnePass: an uncompressed layer checked against its digest is indexed
+// in one pass that also hashes it (Open with Verify); that route must index
+// the same bytes exactly as Build's header pass did, or fail as it did.
+func checkOnePass(t *testing.T, ctx context.Context, b []byte, want *tarindex.Index, wantErr error) {
+	if c, err := tarindex.Detect(bytes.NewReader(b)); err != nil || c != tarindex.None {
+		return
+	}
+	v := &sumVerifier{h: sha256.New(), want: sha256.Sum256(b)}
+	a, err := tarindex.Open(tarindex.WithLimit(ctx, fuzzLimit), bytes.NewReader(b), int64(len(b)), "", tarindex.Options{Verify: v})
+	if (err == nil) != (wantErr == nil) {
+		t.Fatalf("one-pass Open: %v; header pass: %v", err, wantErr)
+	}
+	if err != nil {
+		return
+	}
+	if !a.Verified || a.Size != want.Size || !reflect.DeepEqual(a.Entries, want.Entries) || !slices.Equal(a.Warnings, want.Warnings) {
+		t.Fatalf("one-pass Open (verified %v) indexed %d bytes as %+v %q; header pass %d bytes as %+v %q",
+			a.Verified, a.Size, a.Entries, a.Warnings, want.Size, want.Entries, want.Warnings)
 	}
 }

@@ -54,10 +54,10 @@ type Options struct {
 	Progress func(done, total int64)
 	// Span is the distance between gzip checkpoints; 0 is zran's default.
 	Span int64
-	// Verify, when set, is fed every compressed byte of a pass that reads
-	// the whole stream (a gzip index build, a single-frame zstd
-	// decompression), and must say Verified at its end: a layer is checked
-	// against its digest at no extra read.
+	// Verify, when set, is fed every byte of the stored blob in a pass that
+	// reads it whole (the index build of an uncompressed or gzip blob, the
+	// decompression of a single-frame zstd one), and must say Verified at
+	// its end: a layer is checked against its digest at no extra read.
 	Verify Verifier
 	// NoTOC indexes an eStargz or zstd:chunked layer by a full pass like
 	// any other, not from its table of contents: to check the tar stream
@@ -88,7 +88,7 @@ func (o Options) checkDigest(p *progressReader) error {
 	if o.Verify == nil {
 		return nil
 	}
-	if _, err := io.Copy(io.Discard, p); err != nil {
+	if _, err := discard(p); err != nil {
 		return err
 	}
 	if !o.Verify.Verified() {
@@ -133,7 +133,7 @@ func Open(ctx context.Context, r io.ReaderAt, size int64, key string, o Options)
 		case Zstd:
 			a, err = o.openZstd(ctx, r, size, key)
 		default:
-			a, err = o.openPlain(ctx, r, size, key)
+			a, err = o.openBlob(ctx, r, size, key)
 		}
 		if err != nil {
 			return nil, err
@@ -153,6 +153,35 @@ func (o Options) stored(ix *Index, err error) {
 	if err != nil {
 		ix.Warnings = append(ix.Warnings, fmt.Sprintf("index cache: %v (going on without it)", err))
 	}
+}
+
+// openBlob indexes an uncompressed blob. When it is to be checked against
+// its digest, one sequential pass both hashes it and indexes it (see
+// onePass): hashing reads every byte anyway, and a header pass of its own
+// would cost a pread per entry on top.
+func (o Options) openBlob(ctx context.Context, r io.ReaderAt, size int64, key string) (*Archive, error) {
+	if o.Verify == nil {
+		return o.openPlain(ctx, r, size, key)
+	}
+	read := o
+	read.Verify = nil // onePass hashes, on its own goroutine
+	pass := newOnePass(read.source(ctx, r, size), o.Verify)
+	ix, ok := o.Cache.LoadIndex(key)
+	if !ok || ix.Size > size {
+		var err error
+		if ix, err = Build(ctx, pass); err != nil {
+			pass.stop()
+			return nil, err
+		}
+		o.stored(ix, o.Cache.StoreIndex(key, ix))
+	}
+	if err := pass.finish(); err != nil {
+		return nil, err
+	}
+	if !o.Verify.Verified() {
+		return nil, ErrMismatch
+	}
+	return &Archive{Index: ix, Data: r, Verified: true}, nil
 }
 
 // openPlain indexes an uncompressed archive, or one already made
@@ -247,7 +276,7 @@ func (o Options) openZstd(ctx context.Context, r io.ReaderAt, size int64, key st
 	}
 	// One frame: random access would mean decoding from the start on every
 	// read, so decode it once into a file.
-	f, err := o.uncompressed(ctx, r, size, key, Zstd)
+	f, verified, err := o.uncompressed(ctx, r, size, key, Zstd)
 	if err != nil {
 		return nil, err
 	}
@@ -255,22 +284,27 @@ func (o Options) openZstd(ctx context.Context, r io.ReaderAt, size int64, key st
 	if err != nil {
 		return nil, err
 	}
-	return o.openPlain(ctx, f, st.Size(), key)
+	a, err := o.openPlain(ctx, f, st.Size(), key)
+	if a != nil {
+		a.Verified = verified
+	}
+	return a, err
 }
 
 // uncompressed returns an open file holding the uncompressed stream of r,
 // kept in the cache directory when there is one, else an unlinked temporary
-// file. The file stays open for the life of the process: reads go to its
-// descriptor.
-func (o Options) uncompressed(ctx context.Context, r io.ReaderAt, size int64, key string, comp Compression) (*os.File, error) {
+// file, and whether Verify was applied (it is when the file is made, not
+// when it comes from the cache). The file stays open for the life of the
+// process: reads go to its descriptor.
+func (o Options) uncompressed(ctx context.Context, r io.ReaderAt, size int64, key string, comp Compression) (*os.File, bool, error) {
 	if f, ok := o.Cache.loadData(key); ok {
-		return f, nil
+		return f, false, nil
 	}
 	f, err := o.Cache.createData()
 	if err != nil {
 		f, err = os.CreateTemp("", "layoutfs-*")
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 	}
 	ok := false
@@ -283,7 +317,7 @@ func (o Options) uncompressed(ctx context.Context, r io.ReaderAt, size int64, ke
 	src := o.source(ctx, r, size)
 	zr, err := NewDecompressor(comp, src)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer zr.Close()
 	// Stop at the limit: a decompression bomb must not fill the disk.
@@ -294,19 +328,19 @@ func (o Options) uncompressed(ctx context.Context, r io.ReaderAt, size int64, ke
 	}
 	n, err := io.Copy(f, out)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", comp, err)
+		return nil, false, fmt.Errorf("%s: %w", comp, err)
 	}
 	if limit > 0 && n > limit {
-		return nil, fmt.Errorf("%w: %s stream expands past %d bytes", ErrTooLarge, comp, limit)
+		return nil, false, fmt.Errorf("%w: %s stream expands past %d bytes", ErrTooLarge, comp, limit)
 	}
 	if err := o.checkDigest(src); err != nil {
-		return nil, fmt.Errorf("%s: %w", comp, err)
+		return nil, false, fmt.Errorf("%s: %w", comp, err)
 	}
 	if filepath.Dir(f.Name()) == os.TempDir() || o.Cache.storeData(key, f) != nil {
 		os.Remove(f.Name())
 	}
 	ok = true
-	return f, nil
+	return f, o.Verify != nil, nil
 }
 
 // progressReader reports how far a long read has come, and stops it when

@@ -1,0 +1,128 @@
+package tarindex
+
+import (
+	"errors"
+	"fmt"
+	"io"
+)
+
+// onePassChunk is how much of the archive onePass reads at a time: large
+// enough that the syscalls vanish beside the hashing, small enough to stay
+// in the CPU's caches between the read and the hash.
+const onePassChunk = 1 << 20
+
+// onePassRing is how many chunks may be read ahead of the hash.
+const onePassRing = 4
+
+// onePass serves Build from a stream that must be consumed whole and in
+// order to check its digest (an uncompressed layer). It reads the stream in
+// large chunks and hands each to a hashing goroutine, and a Seek over entry
+// data moves within the chunks rather than copying the skipped bytes out:
+// so one pass indexes the archive while a second core hashes it, in place
+// of a header pass (a pread per entry) and a hashing pass after it.
+type onePass struct {
+	src io.Reader // the stream, front to back
+
+	ring   [onePassRing][]byte
+	chunks int           // chunks read so far
+	toHash chan []byte   // to the hasher, in stream order
+	hashed chan struct{} // from the hasher: one more chunk hashed
+	done   chan struct{} // closed when the hasher has stopped
+
+	cur   []byte // the current chunk
+	start int64  // stream offset of cur[0]
+	pos   int64  // where Build reads next
+	err   error  // what ended the stream, once it has ended
+}
+
+// newOnePass starts hashing src into h as it is read. The caller must call
+// finish or stop.
+func newOnePass(src io.Reader, h io.Writer) *onePass {
+	c := &onePass{
+		src:    src,
+		toHash: make(chan []byte, onePassRing),
+		hashed: make(chan struct{}, onePassRing),
+		done:   make(chan struct{}),
+	}
+	go func() {
+		defer close(c.done)
+		for b := range c.toHash {
+			h.Write(b)
+			c.hashed <- struct{}{}
+		}
+	}()
+	return c
+}
+
+// next makes the stream's following chunk the current one.
+func (c *onePass) next() error {
+	if c.err != nil {
+		return c.err
+	}
+	slot := c.chunks % onePassRing
+	if c.chunks >= onePassRing {
+		<-c.hashed // the chunk that last used this slot is hashed
+	} else {
+		c.ring[slot] = make([]byte, onePassChunk)
+	}
+	n, err := io.ReadFull(c.src, c.ring[slot])
+	if n > 0 {
+		c.start += int64(len(c.cur))
+		c.cur = c.ring[slot][:n]
+		c.chunks++
+		c.toHash <- c.cur
+		return nil
+	}
+	if err == nil || errors.Is(err, io.ErrUnexpectedEOF) {
+		err = io.EOF
+	}
+	c.err = err
+	return err
+}
+
+func (c *onePass) Read(p []byte) (int, error) {
+	for c.pos >= c.start+int64(len(c.cur)) {
+		if err := c.next(); err != nil {
+			return 0, err
+		}
+	}
+	k := copy(p, c.cur[c.pos-c.start:])
+	c.pos += int64(k)
+	return k, nil
+}
+
+// Seek moves forward anywhere, and back only within the current chunk:
+// Build only ever skips ahead.
+func (c *onePass) Seek(off int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		off += c.pos
+	default:
+		return c.pos, fmt.Errorf("tarindex: one-pass read: seek whence %d", whence)
+	}
+	if off < c.start {
+		return c.pos, fmt.Errorf("tarindex: one-pass read: seek back to %d before %d", off, c.start)
+	}
+	c.pos = off
+	return off, nil
+}
+
+// finish reads and hashes the rest of the stream (what follows the
+// end-of-archive blocks, or all of it when Build was not needed) and waits
+// for the hash to catch up.
+func (c *onePass) finish() error {
+	for c.next() == nil {
+	}
+	c.stop()
+	if errors.Is(c.err, io.EOF) {
+		return nil
+	}
+	return c.err
+}
+
+// stop ends the hashing goroutine, whatever was read.
+func (c *onePass) stop() {
+	close(c.toHash)
+	<-c.done
+}
