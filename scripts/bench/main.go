@@ -12,8 +12,18 @@
 //	BENCH_SLOW   runs of the slow extractions (default 3)
 //	BENCH_DIR    work directory (default /var/tmp/layoutfs-bench)
 //	BENCH_OUT    report file (default BENCHMARKS.md)
-//	BENCH_QUICK  set: layoutfs on the uncompressed sources and dd only
+//	BENCH_QUICK  set: layoutfs on the uncompressed sources and dd only (and no
+//	             scaling section unless BENCH_SCALE is set)
+//	BENCH_SCALE  file counts of the scaling section's real mounts (default
+//	             10000,100000; off: no scaling section). A count other than
+//	             BENCH_FILES gets its own image (100k files per GiB, docker
+//	             save only) under BENCH_DIR/scale-N
+//	BENCH_SCALE_X  -benchtime of go test -bench Scale ./fs/ (default 3x)
 //	BIN          the layoutfs binary (default bin/layoutfs)
+//	GO           the go command, for the scaling section's go test
+//
+// `bench gen` only generates the image; `bench scale` only measures the
+// scaling section and replaces it in BENCH_OUT (make bench-scale).
 package main
 
 import (
@@ -75,7 +85,11 @@ func main() {
 	must(err)
 	c.bin = bin
 	if len(os.Args) > 1 && os.Args[1] == "gen" {
-		prepare(c)
+		prepare(c, true)
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "scale" {
+		scaleOnly(c)
 		return
 	}
 	run(c)
@@ -90,10 +104,13 @@ func cmp(a, b string) string {
 
 // prepare generates the image once per size: an OCI layout directory with
 // uncompressed layers, then skopeo's docker-archive (legacy docker save,
-// uncompressed) and oci-archive (gzip layers) of it.
-func prepare(c config) genResult {
+// uncompressed) and, with gz, oci-archive (gzip layers) of it.
+func prepare(c config, gz bool) genResult {
 	stamp := filepath.Join(c.dir, "gen.json")
 	want := fmt.Sprintf("%d-%d", c.size, c.files)
+	if !gz {
+		want += "-nogz"
+	}
 	if b, err := os.ReadFile(stamp); err == nil {
 		var g struct {
 			Key string
@@ -109,8 +126,10 @@ func prepare(c config) genResult {
 	g := generate(filepath.Join(c.dir, "oci"), genPlan{Size: c.size, Files: c.files})
 	logf("skopeo: docker-archive")
 	sh("skopeo", "copy", "--quiet", "oci:"+filepath.Join(c.dir, "oci")+":bench", "docker-archive:"+filepath.Join(c.dir, "save.tar")+":bench:latest")
-	logf("skopeo: oci-archive with gzip layers")
-	sh("skopeo", "copy", "--quiet", "oci:"+filepath.Join(c.dir, "oci")+":bench", "oci-archive:"+filepath.Join(c.dir, "oci-gz.tar")+":bench")
+	if gz {
+		logf("skopeo: oci-archive with gzip layers")
+		sh("skopeo", "copy", "--quiet", "oci:"+filepath.Join(c.dir, "oci")+":bench", "oci-archive:"+filepath.Join(c.dir, "oci-gz.tar")+":bench")
+	}
 	b, err := json.Marshal(struct {
 		Key string
 		genResult

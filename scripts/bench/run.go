@@ -24,9 +24,18 @@ const (
 	rowRSS0  = "peak RSS after warm mount + stat (MB)"
 	rowRSS   = "peak RSS of the daemon (MB)"
 	rowCount = "entries find sees"
+
+	// The same operations in the same kernel-cache state on both sides:
+	// again on the same mount or tree (dentries, inodes and page cache warm,
+	// as the extracted tree's always are), and a find with the dentries and
+	// inodes dropped (a fresh mount's state; for layoutfs the first find).
+	rowFind2    = "find rootfs | wc -l, again on the same mount/tree (s)"
+	rowFindCold = "find rootfs | wc -l, dentries + inodes cold: fresh mount / after drop_caches (s)"
+	rowCat2     = "cat 1,000 random small files, again (s)"
+	rowSeq2     = "sequential read of a large file, again (s)"
 )
 
-var rows = []string{rowCold, rowWarm, rowFind, rowCat, rowSeq, rowRand, rowCp, rowRSS0, rowRSS, rowCount}
+var rows = []string{rowCold, rowWarm, rowFind, rowFind2, rowFindCold, rowCat, rowCat2, rowSeq, rowSeq2, rowRand, rowCp, rowRSS0, rowRSS, rowCount}
 
 // Columns.
 const (
@@ -67,7 +76,7 @@ type source struct {
 }
 
 func run(c config) {
-	g := prepare(c)
+	g := prepare(c, true)
 	if _, err := os.Stat(c.bin); err != nil {
 		panic("no " + c.bin + ": run make build")
 	}
@@ -119,6 +128,7 @@ func run(c config) {
 			// the archive itself in the page cache.
 			mountOnce()
 			measureTree(c, res, s.col, root, cat, g)
+			measureAgain(res, s.col, root, cat, g)
 			if pid := daemonPid("layoutfs", mnt); pid != 0 {
 				res.add(rowRSS, s.col, float64(vmHWM(pid))/1e6)
 			}
@@ -131,11 +141,22 @@ func run(c config) {
 	for range c.runs {
 		res.addDur(rowSeq, colDD, timed(fmt.Sprintf("dd if=%s of=/dev/null bs=1M iflag=skip_bytes,count_bytes skip=%d count=%d status=none", filepath.Join(c.dir, "save.tar"), off, g.LargeLen)))
 		res.addDur(rowRand, colDD, randRead(filepath.Join(c.dir, "save.tar"), off, g.LargeLen, 2000))
+		res.addDur(rowSeq2, colDD, timed(fmt.Sprintf("dd if=%s of=/dev/null bs=1M iflag=skip_bytes,count_bytes skip=%d count=%d status=none", filepath.Join(c.dir, "save.tar"), off, g.LargeLen)))
+	}
+	// A fresh mount's first find is the cold-dentries state.
+	for _, col := range []string{colDocker, colGzip, colDir} {
+		for _, v := range res[rowFind][col] {
+			res.add(rowFindCold, col, v)
+		}
 	}
 
 	if quick {
 		// Iterating on layoutfs: no peers but dd.
-		report(c, g, res)
+		scale := ""
+		if os.Getenv("BENCH_SCALE") != "" {
+			scale = scaling(c)
+		}
+		report(c, g, res, scale)
 		return
 	}
 
@@ -152,6 +173,26 @@ func run(c config) {
 	}
 	for range c.runs {
 		measureTree(c, res, colTar, filepath.Join(x, "rootfs"), cat, g)
+	}
+	for range c.runs {
+		measureAgain(res, colTar, filepath.Join(x, "rootfs"), cat, g)
+	}
+	// The extracted tree's find in a fresh mount's state: dentries and
+	// inodes dropped. A kernel that evicts inodes with cached pages drops
+	// their page cache with them (6.18 keeps such inodes: fincore shows the
+	// archives and the tree's files still cached), so the sources are read
+	// back in before anything else runs.
+	for range c.runs {
+		if !dropCaches() {
+			break
+		}
+		t := time.Now()
+		output("find " + filepath.Join(x, "rootfs") + " | wc -l")
+		res.addDur(rowFindCold, colTar, time.Since(t))
+	}
+	if len(res[rowFindCold][colTar]) > 0 {
+		logf("reading the sources back into the page cache")
+		timed("cat " + filepath.Join(c.dir, "save.tar") + " " + filepath.Join(c.dir, "oci-gz.tar") + " >/dev/null && find " + filepath.Join(c.dir, "oci") + " -type f -exec cat {} + >/dev/null")
 	}
 	for range c.slow {
 		extract()
@@ -186,7 +227,19 @@ func run(c config) {
 		}
 	}
 
-	report(c, g, res)
+	scale := scaling(c)
+	report(c, g, res, scale)
+}
+
+// dropCaches syncs and drops the kernel's dentries and inodes (echo 2 >
+// /proc/sys/vm/drop_caches); false when it may not.
+func dropCaches() bool {
+	sh("sync")
+	if err := os.WriteFile("/proc/sys/vm/drop_caches", []byte("2"), 0); err != nil {
+		logf("SKIPPING the find after drop_caches: %v", err)
+		return false
+	}
+	return true
 }
 
 // timeExtract is the "extract first" way: untar the archive, then each
@@ -232,6 +285,16 @@ func measureTree(c config, res results, col, root, cat string, g genResult) {
 	measureTreeCp(c, res, col, root, cat, g, true)
 }
 
+// measureAgain repeats find, the cats and the sequential read on a tree
+// measureTree has just gone through: the kernel's caches of it are warm.
+func measureAgain(res results, col, root, cat string, g genResult) {
+	t := time.Now()
+	output("find " + root + " | wc -l")
+	res.addDur(rowFind2, col, time.Since(t))
+	res.addDur(rowCat2, col, timed("xargs -d '\\n' -a "+cat+" cat >/dev/null"))
+	res.addDur(rowSeq2, col, timed("dd if="+filepath.Join(root, g.Large)+" of=/dev/null bs=1M status=none"))
+}
+
 // measureTreeCp is measureTree, with or without the cp -a (which takes
 // archivemount longer than everything else together).
 func measureTreeCp(c config, res results, col, root, cat string, g genResult, cp bool) {
@@ -258,7 +321,7 @@ func measureTreeCp(c config, res results, col, root, cat string, g genResult, cp
 	must(os.RemoveAll(dst))
 }
 
-func report(c config, g genResult, res results) {
+func report(c config, g genResult, res results, scale string) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Benchmarks\n\n`make bench` (scripts/bench), %s.\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
 	fmt.Fprintf(&b, "Machine: %s\n\n", machine(c))
@@ -268,7 +331,8 @@ func report(c config, g genResult, res results) {
 		size = st.Size()
 	}
 	fmt.Fprintf(&b, "Image: %d files, %d tar entries over 3 layers (many small files, 4 large ones, a layer of whiteouts); docker save %s. "+
-		"Median of %d runs (%d for extractions and cold gzip mounts); ±%% is (max-min)/median. Page cache warm; every layoutfs run starts from a fresh mount. "+
+		"Median of %d runs (%d for extractions and cold gzip mounts); ±%% is (max-min)/median. Page cache warm; every layoutfs run starts from a fresh mount "+
+		"(the rows marked again repeat the operation at once on the same mount or tree, the kernel's caches of it warm on both sides). "+
 		"Ratios are the peer's time over layoutfs docker-save's (>1: layoutfs is faster).\n\n",
 		c.files, g.Entries, human(size), c.runs, c.slow)
 	b.WriteString("| operation |")
@@ -345,6 +409,22 @@ func report(c config, g genResult, res results) {
 		limit := 40 + 250*float64(g.Entries)/1e6
 		check(fmt.Sprintf("daemon peak RSS <= 40 MB + 250 B/entry = %.0f MB", limit), r <= limit, fmt.Sprintf("%.0f MB after all the runs above, cp -a included", r))
 	}
+	b.WriteString("\nSame-state pairings (informational, beside the targets above, which set a fresh mount against a hot extracted tree):\n\n")
+	pair := func(what, row, col string) {
+		if l, x := lfs(row), med(row, col); l > 0 && x > 0 {
+			fmt.Fprintf(&b, "- %s: %.3g s against %.3g s, %.1fx\n", what, l, x, l/x)
+		}
+	}
+	pair("find, dentries and inodes cold on both sides (fresh mount; extracted tree after sync and drop_caches 2)", rowFindCold, colTar)
+	pair("find, kernel caches warm on both sides (again on the same mount; extracted tree)", rowFind2, colTar)
+	pair("1,000 cats, kernel caches warm on both sides (again on the same mount; extracted tree)", rowCat2, colTar)
+	if l, d := lfs(rowSeq2), med(rowSeq2, colDD); l > 0 && d > 0 {
+		line := fmt.Sprintf("- sequential read, again on the same mount (its page cache warm): %.0f%% of dd", d/l*100)
+		if x := med(rowSeq2, colTar); x > 0 {
+			line += fmt.Sprintf(", %.1fx the extracted tree's", l/x)
+		}
+		b.WriteString(line + "\n")
+	}
 	b.WriteString("\nSequential read throughput: ")
 	for _, col := range []string{colDocker, colGzip, colDir, colTar, colAM, colDD} {
 		if v := res[rowSeq][col]; len(v) > 0 {
@@ -354,10 +434,16 @@ func report(c config, g genResult, res results) {
 	b.WriteString("\n\nNotes: `tar -x (+layers)` extracts the docker save and then each layer tar in order, without applying whiteouts " +
 		"(so its tree keeps deleted files and .wh. markers); `tar -x gz` does the same with the gzip oci-archive; `umoci unpack` extracts the OCI dir " +
 		"with whiteouts applied. archivemount mounts layer 0 only (the large file and the cat list live there): its find covers that layer, not the merged rootfs, and its cp -a is not run (minutes per run). " +
-		"dd reads the large file's bytes from the docker save at their offset.\n")
+		"dd reads the large file's bytes from the docker save at their offset. " +
+		"The again rows run find, the cats and the read once more right after the first pass on the same mount (layoutfs) or tree; " +
+		"the drop_caches row runs `sync; echo 2 > /proc/sys/vm/drop_caches` before each find of the extracted tree (the dentries and the inodes without cached pages go), " +
+		"and its layoutfs cells repeat the first find row, a fresh mount being that state.\n")
 	_, hasAM := exec.LookPath("archivemount")
 	if hasAM != nil {
 		b.WriteString("\n**archivemount was not installed: its column is empty.**\n")
+	}
+	if scale != "" {
+		b.WriteString("\n" + scale)
 	}
 	fmt.Print(b.String())
 	// Hand-written notes (what each change bought, what is left) follow
