@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 
 	"github.com/layoutfs/layoutfs/tarindex/zran"
 	"github.com/layoutfs/layoutfs/tarindex/zstdframes"
@@ -225,13 +226,21 @@ func (o Options) buildGzip(ctx context.Context, r io.ReaderAt, size int64) (*Ind
 	}
 	done := make(chan result, 1)
 	go func() {
+		var res result
+		defer func() {
+			// Nothing above this goroutine would recover a panic: it
+			// would take the whole daemon down.
+			if p := recover(); p != nil {
+				res = result{nil, fmt.Errorf("panic: %v\n%s", p, debug.Stack())}
+			}
+			pw.CloseWithError(res.err)
+			done <- res
+		}()
 		src := o.source(ctx, r, size)
-		zx, err := zran.Build(src, pw, zran.Options{Span: o.Span})
-		if err == nil {
-			err = o.checkDigest(src)
+		res.ix, res.err = zran.Build(src, pw, zran.Options{Span: o.Span})
+		if res.err == nil {
+			res.err = o.checkDigest(src)
 		}
-		pw.CloseWithError(err)
-		done <- result{zx, err}
 	}()
 	ix, err := Build(ctx, pr)
 	if err == nil {

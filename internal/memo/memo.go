@@ -4,13 +4,19 @@
 package memo
 
 import (
+	"errors"
+	"fmt"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 )
 
 // Map holds one value per key. Concurrent first callers of a key wait for
 // the same computation; later callers get its result, an error included,
-// so a broken piece stays consistently broken. The zero Map is ready.
+// so a broken piece stays consistently broken. A computation that panics
+// gives ErrPanic (with the panic's value and stack) rather than taking its
+// caller's goroutine down: some callers run it on goroutines of their own,
+// where nothing else would recover it. The zero Map is ready.
 type Map[K comparable, V any] struct {
 	mu sync.Mutex
 	m  map[K]*cell[V]
@@ -36,11 +42,20 @@ func (m *Map[K, V]) Get(k K, compute func() (V, error)) (V, error) {
 	}
 	m.mu.Unlock()
 	c.once.Do(func() {
+		defer func() {
+			if r := recover(); r != nil {
+				var zero V
+				c.v, c.err = zero, fmt.Errorf("%w: %v\n%s", ErrPanic, r, debug.Stack())
+			}
+			c.done.Store(true)
+		}()
 		c.v, c.err = compute()
-		c.done.Store(true)
 	})
 	return c.v, c.err
 }
+
+// ErrPanic is the error of a computation that panicked.
+var ErrPanic = errors.New("panic")
 
 // Peek returns the value of k if it has been computed, without computing
 // it or waiting for a computation under way; ok is false then.

@@ -51,3 +51,20 @@ func TestPeek(t *testing.T) {
 		t.Errorf("Peek = %d, %v, %v", v, err, ok)
 	}
 }
+
+// TestGetPanic: a computation that panics gives every caller ErrPanic, on
+// whatever goroutine it ran, and the process lives on.
+func TestGetPanic(t *testing.T) {
+	var m Map[string, *int]
+	done := make(chan error)
+	go func() {
+		_, err := m.Get("k", func() (*int, error) { var p *int; return p, errors.New(string(rune(*p))) })
+		done <- err
+	}()
+	if err := <-done; !errors.Is(err, ErrPanic) {
+		t.Fatalf("first caller: %v, want ErrPanic", err)
+	}
+	if v, err := m.Get("k", func() (*int, error) { t.Fatal("computed twice"); return nil, nil }); v != nil || !errors.Is(err, ErrPanic) {
+		t.Fatalf("later caller: %v, %v", v, err)
+	}
+}
