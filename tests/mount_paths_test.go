@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -249,9 +250,32 @@ func TestMountLog(t *testing.T) {
 	mntRequireFUSE(t)
 	t.Parallel()
 	src := mntFixture(t, "X-ocitools-aufs-whiteouts-BADDIGESTS")
-	logFile := filepath.Join(t.TempDir(), "daemon.log")
-	mnt := mntMount(t, src, "--log", logFile)
 	const bad = "da55812559dec81445c289c3832cee4a2f725b15aeb258791640185c3126b2bf"
+	t.Run("--log", func(t *testing.T) {
+		logFile := filepath.Join(t.TempDir(), "daemon.log")
+		mnt := mntMount(t, src, "--log", logFile)
+		mntWantLogged(t, mnt, logFile, bad)
+	})
+	t.Run("default", func(t *testing.T) {
+		// No --log: the daemon writes to a file per mountpoint in the
+		// cache directory, so the line explaining an EIO exists somewhere.
+		cache, mnt := t.TempDir(), filepath.Join(t.TempDir(), "mnt")
+		if err := os.Mkdir(mnt, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if r := mntRun(t, "mount", "--cache-dir", cache, src, mnt); r.code != 0 {
+			t.Fatalf("mount: %s", r)
+		}
+		mntCleanupUmount(t, mnt)
+		logFile := filepath.Join(cache, "log", strings.ReplaceAll(strings.Trim(mnt, "/"), "/", "_")+".log")
+		mntWantLogged(t, mnt, logFile, bad)
+	})
+}
+
+// mntWantLogged reads the bad blob through the mount, wants EIO, and then
+// a line naming the blob in the daemon's log.
+func mntWantLogged(t *testing.T, mnt, logFile, bad string) {
+	t.Helper()
 	if _, err := os.ReadFile(filepath.Join(mnt, "blobs/sha256", bad)); !errors.Is(err, syscall.EIO) {
 		t.Fatalf("bad blob: %v, want EIO", err)
 	}
@@ -259,13 +283,54 @@ func TestMountLog(t *testing.T) {
 	for {
 		b, _ := os.ReadFile(logFile)
 		if bytes.Contains(b, []byte(bad)) {
-			break
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Errorf("log does not name the blob that failed:\n%s", b)
-			break
+			t.Errorf("log %s does not name the blob that failed:\n%s", logFile, b)
+			return
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestMountLayerLimit: the limit on what a layer may expand to is the
+// user's to set (--max-layer-size, or LAYOUTFS_MAX_LAYER_SIZE), reaches a
+// mount's daemon, and a layer past it is refused with a message that says
+// so while the rest of the tree is served.
+func TestMountLayerLimit(t *testing.T) {
+	mntRequireFUSE(t)
+	t.Parallel()
+	// Layer 00 of this image is 747 KiB of gzip that expands past 900 KiB;
+	// the outer tarball itself is 804 KiB.
+	src := mntFixture(t, "A-dive-kaniko-ggcr-tarball.tar")
+	const image = "tags/dive-test:kaniko-latest/linux_amd64"
+	logFile := filepath.Join(t.TempDir(), "daemon.log")
+	mnt := mntMount(t, src, "--max-layer-size", "900K", "--log", logFile)
+	if _, err := os.ReadDir(filepath.Join(mnt, image, "rootfs")); !errors.Is(err, syscall.EIO) {
+		t.Errorf("rootfs past the limit: %v, want EIO", err)
+	}
+	if _, err := os.ReadDir(filepath.Join(mnt, image, "layers/01")); err != nil {
+		t.Errorf("a small layer under the limit: %v", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for b, _ := os.ReadFile(logFile); !bytes.Contains(b, []byte("expands past the limit")); b, _ = os.ReadFile(logFile) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the daemon's log does not say the layer is past the limit:\n%s", b)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	if r := mntRun(t, "ls", "--cache-dir", t.TempDir(), "--max-layer-size", "64M", src, "/"); r.code != 0 {
+		t.Errorf("ls under a limit it fits: %s", r)
+	}
+	r := mntRun(t, "ls", "--cache-dir", t.TempDir(), "--max-layer-size", "12Q", src, "/")
+	if r.code == 0 || !strings.Contains(r.stderr, "--max-layer-size") {
+		t.Errorf("ls with a size that is not one: %s", r)
+	}
+	cmd := exec.Command(mntBinPath, "ls", "--cache-dir", t.TempDir(), src, "/")
+	cmd.Env = append(os.Environ(), "LAYOUTFS_MAX_LAYER_SIZE=900K")
+	if out, err := cmd.CombinedOutput(); err == nil || !bytes.Contains(out, []byte("expands past the limit")) {
+		t.Errorf("ls with LAYOUTFS_MAX_LAYER_SIZE=900K: %v\n%s", err, out)
 	}
 }
 

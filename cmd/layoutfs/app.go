@@ -20,7 +20,8 @@ var selectFlags = []cli.Flag{
 }
 
 func sourceFlags(extra ...cli.Flag) []cli.Flag {
-	return append([]cli.Flag{cacheDirFlag, quietFlag}, extra...)
+	flags := append([]cli.Flag{cacheDirFlag, quietFlag}, limitFlags...)
+	return append(flags, extra...)
 }
 
 func newApp() *cli.App {

@@ -21,7 +21,10 @@ names. A tarball is rewritten without the garbage. Peers that write blobs before
 		if c.NArg() != 1 {
 			return cli.Exit("usage: layoutfs gc [--dry-run] SOURCE", 2)
 		}
-		src := openForWrite(c, c.Args().Get(0))
+		src, err := openForWrite(c, c.Args().Get(0))
+		if err != nil {
+			return err
+		}
 		g, err := src.GC(c.Context, c.Bool("dry-run"))
 		if err != nil {
 			return err

@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
+	"log"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -23,7 +26,7 @@ Unmount with 'layoutfs umount MOUNTPOINT'.`,
 		&cli.BoolFlag{Name: "foreground", Aliases: []string{"f"}, Usage: "serve in the foreground"},
 		&cli.BoolFlag{Name: "rw", Usage: "read-write mount (tags and rootfs editable)"},
 		&cli.StringSliceFlag{Name: "o", Usage: "mount options, comma-separated (ro, allow_other, ...)"},
-		&cli.StringFlag{Name: "log", Usage: "the daemon's log file (default: none)"},
+		&cli.StringFlag{Name: "log", Usage: "the daemon's log file (default: <cache-dir>/log/<mountpoint>.log)"},
 		&cli.BoolFlag{Name: "debug", Usage: "log every FUSE request"},
 	),
 	Action: func(c *cli.Context) error {
@@ -49,7 +52,7 @@ func runMount(c *cli.Context, source, mnt string) error {
 		if _, err := openSource(c, source, newReporter(c)); err != nil {
 			return err
 		}
-		return mount.Daemonize(daemonArgs(c, source, mnt), c.String("log"))
+		return mount.Daemonize(daemonArgs(c, source, mnt), daemonLog(c, mnt))
 	}
 	root, err := mountTree(c, source)
 	if err != nil {
@@ -65,6 +68,9 @@ func runMount(c *cli.Context, source, mnt string) error {
 	ready := mount.NotifyReady
 	if !mount.IsDaemonChild() {
 		ready = nil
+	} else {
+		// One line per mount in a log that many mounts append to.
+		log.Printf("layoutfs: serving %s on %s", absPath(source), absPath(mnt))
 	}
 	return mount.MountAndServe(root, mnt, o, ready)
 }
@@ -81,8 +87,12 @@ func mountTree(c *cli.Context, source string) (lfs.Dir, error) {
 	if err != nil {
 		return nil, err
 	}
+	o, err := sourceOptions(c, rep)
+	if err != nil {
+		return nil, err
+	}
 	reopen := func(ctx context.Context) (*layout.Source, error) {
-		return layout.Open(ctx, source, sourceOptions(c, rep))
+		return layout.Open(ctx, source, o)
 	}
 	upper := lfs.UpperDir(cacheDir(c), source)
 	return lfs.NewLive(src, reopen, lfs.Options{Warn: rep.warn, UpperDir: upper}).Root(), nil
@@ -116,6 +126,37 @@ func checkNotHidden(source, mnt string) error {
 	return nil
 }
 
+// daemonLog is where the daemon writes: --log, else a file per mountpoint
+// in the cache directory. A daemon has no terminal, and what it says is
+// what a user needs when a read fails: the EIO of a corrupt blob is
+// explained only by its log line naming the blob.
+func daemonLog(c *cli.Context, mnt string) string {
+	if p := c.String("log"); p != "" {
+		return p
+	}
+	dir := cacheDir(c)
+	if dir == "" {
+		return ""
+	}
+	name := strings.ReplaceAll(strings.Trim(absPath(mnt), "/"), "/", "_")
+	if len(name) > 200 {
+		name = fmt.Sprintf("%s-%x", name[len(name)-150:], sha256.Sum256([]byte(name)))
+	}
+	p := filepath.Join(dir, "log", name+".log")
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return ""
+	}
+	// Appended to by every mount at that place: start over past a size
+	// no warning log reaches, keeping one older file.
+	if st, err := os.Stat(p); err == nil && st.Size() > maxLogSize {
+		os.Rename(p, p+".1")
+	}
+	return p
+}
+
+// maxLogSize is the size past which a mountpoint's log starts over.
+const maxLogSize = 8 << 20
+
 // daemonArgs is the mount command line for the daemon, with absolute paths
 // and in the foreground (the daemon is the foreground of its own session).
 func daemonArgs(c *cli.Context, source, mnt string) []string {
@@ -132,6 +173,7 @@ func daemonArgs(c *cli.Context, source, mnt string) []string {
 	if c.Bool("rw") {
 		args = append(args, "--rw")
 	}
+	args = append(args, limitArgs(c)...)
 	return append(args, absPath(source), absPath(mnt))
 }
 

@@ -70,12 +70,17 @@ func (r *reporter) clear() {
 
 // openSource opens SOURCE with the command's cache and reporting settings.
 func openSource(c *cli.Context, path string, rep *reporter) (*layout.Source, error) {
-	return layout.Open(c.Context, path, sourceOptions(c, rep))
+	o, err := sourceOptions(c, rep)
+	if err != nil {
+		return nil, err
+	}
+	return layout.Open(c.Context, path, o)
 }
 
 // sourceOptions are the options of the command's sources.
-func sourceOptions(c *cli.Context, rep *reporter) layout.Options {
-	return layout.Options{CacheDir: cacheDir(c), Warn: rep.warn, Progress: rep.progress}
+func sourceOptions(c *cli.Context, rep *reporter) (layout.Options, error) {
+	o := layout.Options{CacheDir: cacheDir(c), Warn: rep.warn, Progress: rep.progress}
+	return o, applyLimits(c, &o)
 }
 
 // cacheDir is the command's cache directory.

@@ -21,18 +21,20 @@ and repositories follow (a legacy docker save takes only repo:tag names).
 		if c.NArg() != 3 {
 			return cli.Exit("usage: layoutfs tag SOURCE TARGET NEW", 2)
 		}
-		src := openForWrite(c, c.Args().Get(0))
+		src, err := openForWrite(c, c.Args().Get(0))
+		if err != nil {
+			return err
+		}
 		return src.Tag(c.Context, c.Args().Get(1), c.Args().Get(2))
 	},
 }
 
 // openForWrite returns SOURCE for a write: the write reads it under its
 // lock, so it is not read here first.
-func openForWrite(c *cli.Context, path string) *layout.Source {
-	dir := c.String("cache-dir")
-	if dir == "" {
-		dir = defaultCacheDir()
+func openForWrite(c *cli.Context, path string) (*layout.Source, error) {
+	o, err := sourceOptions(c, newReporter(c))
+	if err != nil {
+		return nil, err
 	}
-	rep := newReporter(c)
-	return layout.OpenForWrite(path, layout.Options{CacheDir: dir, Warn: rep.warn, Progress: rep.progress})
+	return layout.OpenForWrite(path, o), nil
 }

@@ -13,7 +13,10 @@ var untagCommand = &cli.Command{
 		if c.NArg() != 2 {
 			return cli.Exit("usage: layoutfs untag SOURCE REF", 2)
 		}
-		src := openForWrite(c, c.Args().Get(0))
+		src, err := openForWrite(c, c.Args().Get(0))
+		if err != nil {
+			return err
+		}
 		return src.Untag(c.Context, c.Args().Get(1))
 	},
 }
