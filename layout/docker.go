@@ -20,22 +20,29 @@ type dockerEntry struct {
 	Layers   []string
 }
 
-// readDockerManifest reads manifest.json. For a legacy save it synthesises
-// what an OCI layout would have (manifests, index.json, oci-layout), so that
-// the tree is a layout peers can read. For a Docker 25+ save it adds the
-// RepoTags as references, and finds the manifest of entries that index.json
-// does not list (Docker 25.0 wrote "manifests": null for untagged saves).
-func (s *Source) readDockerManifest(ctx context.Context) error {
+// parseDockerManifest parses a docker save manifest.json.
+func parseDockerManifest(b []byte) ([]dockerEntry, error) {
 	var entries []dockerEntry
-	if err := json.Unmarshal(s.Files["manifest.json"], &entries); err != nil {
-		return fmt.Errorf("%w: manifest.json: %v", ErrInvalid, err)
+	if err := json.Unmarshal(b, &entries); err != nil {
+		return nil, err
 	}
-	legacy := s.Kind == KindDockerLegacy
+	return entries, nil
+}
+
+// readDockerManifest reads the entries of manifest.json. With synth (a
+// legacy save, or a Docker 25+ save whose index.json is malformed) it
+// synthesises what an OCI layout would have (manifests, index.json,
+// oci-layout), so that the tree is a layout peers can read. Otherwise (a
+// Docker 25+ save) it adds the RepoTags as references, and finds the
+// manifest of entries that index.json does not list (Docker 25.0 wrote
+// "manifests": null for untagged saves). With lookup, an entry's manifest
+// is looked for among the blobs before one is made for it.
+func (s *Source) readDockerManifest(ctx context.Context, entries []dockerEntry, synth, lookup bool) error {
 	var known []*Image
-	if !legacy {
+	if lookup {
 		known, _ = s.Images(s.index.Manifests)
 	}
-	var synth []ocispec.Descriptor
+	var made []ocispec.Descriptor
 	// Entries repeating a config or layer file (or a link to one) are
 	// worked out once: a 64 MiB manifest.json of one entry a million times
 	// must not read and hash the same blobs a million times.
@@ -51,7 +58,7 @@ func (s *Source) readDockerManifest(ctx context.Context) error {
 		key := s.st.identity(e.Config) + "\x00" + strings.Join(e.Layers, "\x00")
 		r, ok := done[key]
 		if !ok {
-			r.desc, r.reachable, r.err = s.dockerImage(ctx, e, legacy, known)
+			r.desc, r.reachable, r.err = s.dockerImage(ctx, e, lookup, known)
 			done[key] = r
 		}
 		desc, reachable, err := r.desc, r.reachable, r.err
@@ -59,14 +66,14 @@ func (s *Source) readDockerManifest(ctx context.Context) error {
 			s.warn("manifest.json entry %d (%s): %v", i, e.Config, err)
 			continue
 		}
-		if legacy {
+		if synth {
 			for _, tag := range e.RepoTags {
 				d := desc
 				d.Annotations = map[string]string{ocispec.AnnotationRefName: tag}
-				synth = append(synth, d)
+				made = append(made, d)
 			}
 			if len(e.RepoTags) == 0 {
-				synth = append(synth, desc)
+				made = append(made, desc)
 			}
 			continue
 		}
@@ -86,8 +93,8 @@ func (s *Source) readDockerManifest(ctx context.Context) error {
 			s.extra = append(s.extra, desc)
 		}
 	}
-	if legacy {
-		return s.synthesiseIndex(synth)
+	if synth {
+		return s.synthesiseIndex(made)
 	}
 	return nil
 }
@@ -108,9 +115,10 @@ func (s *Source) synthesiseIndex(manifests []ocispec.Descriptor) error {
 	return nil
 }
 
-// dockerImage finds or makes the manifest of one manifest.json entry. It
-// reports whether index.json already reaches that manifest.
-func (s *Source) dockerImage(ctx context.Context, e dockerEntry, legacy bool, known []*Image) (ocispec.Descriptor, bool, error) {
+// dockerImage finds (with lookup: among known, then among the blobs) or
+// makes the manifest of one manifest.json entry. It reports whether
+// index.json already reaches that manifest.
+func (s *Source) dockerImage(ctx context.Context, e dockerEntry, lookup bool, known []*Image) (ocispec.Descriptor, bool, error) {
 	cfgName, err := tarindex.CleanName(e.Config)
 	if err != nil {
 		return ocispec.Descriptor{}, false, err
@@ -124,7 +132,7 @@ func (s *Source) dockerImage(ctx context.Context, e dockerEntry, legacy bool, kn
 		return ocispec.Descriptor{}, false, err
 	}
 	cfgDigest := digest.FromBytes(cfgRaw)
-	if !legacy {
+	if lookup {
 		for _, im := range known {
 			if im.Manifest.Config.Digest == cfgDigest {
 				return im.Desc, true, nil

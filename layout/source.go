@@ -95,6 +95,11 @@ type Source struct {
 	refs  []Ref
 	extra []ocispec.Descriptor // manifests known only from manifest.json
 
+	// broken lists the top-level files found malformed and served around
+	// (one of index.json and manifest.json, the other standing in), for
+	// Verify to report.
+	broken []brokenFile
+
 	st    *store
 	opts  Options
 	cache *tarindex.Cache
@@ -112,9 +117,12 @@ type Source struct {
 	warned map[string]bool
 }
 
-// Open detects what path holds, by content, and opens it.
+// Open detects what path holds, by content, and opens it. Of a source that
+// holds both index.json and manifest.json (a Docker 25+ save), one being
+// malformed is warned about and served around from the other; Verify
+// reports it.
 func Open(ctx context.Context, path string, o Options) (*Source, error) {
-	s, err := open(ctx, path, o)
+	s, err := openPath(ctx, path, o, true)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -130,7 +138,7 @@ func OpenReaderAt(ctx context.Context, r io.ReaderAt, size int64, name string, o
 	if err := s.openArchive(ctx, r, size, ""); err != nil {
 		return nil, fmt.Errorf("open %s: %w", name, err)
 	}
-	if err := s.openShape(ctx); err != nil {
+	if err := s.openShape(ctx, true); err != nil {
 		return nil, fmt.Errorf("open %s: %w", name, err)
 	}
 	return s, nil
@@ -163,7 +171,16 @@ func (s *Source) openArchive(ctx context.Context, r io.ReaderAt, size int64, key
 	return nil
 }
 
+// open opens path strictly, for a write: a malformed index.json or
+// manifest.json is an error (ErrInvalid, which openFresh waits out), never
+// served around, so that no write builds on what a damaged file hid.
 func open(ctx context.Context, path string, o Options) (*Source, error) {
+	return openPath(ctx, path, o, false)
+}
+
+// openPath opens path; lenient lets one malformed file of a source that
+// holds both index.json and manifest.json be served around (see openShape).
+func openPath(ctx context.Context, path string, o Options, lenient bool) (*Source, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, err
@@ -182,11 +199,25 @@ func open(ctx context.Context, path string, o Options) (*Source, error) {
 			return nil, err
 		}
 	}
-	return s, s.openShape(ctx)
+	return s, s.openShape(ctx, lenient)
+}
+
+// brokenFile is a top-level file open found malformed and served around.
+type brokenFile struct {
+	name string
+	err  error  // what is wrong with it
+	how  string // what was served instead
 }
 
 // openShape reads the top-level files and tells the kind of source.
-func (s *Source) openShape(ctx context.Context) error {
+//
+// A Docker 25+ save holds both index.json and manifest.json, each enough
+// to serve the images from. When lenient, one of them being malformed is
+// warned about, recorded for Verify, and served around from the other:
+// without manifest.json, index.json alone (no RepoTags refs); without
+// index.json, manifest.json as a legacy save is read, index.json being
+// synthesised from it. Both malformed, or the only one there, is an error.
+func (s *Source) openShape(ctx context.Context, lenient bool) error {
 	for _, name := range []string{"oci-layout", "index.json", "manifest.json", "repositories"} {
 		if !s.st.has(name) {
 			continue
@@ -197,32 +228,79 @@ func (s *Source) openShape(ctx context.Context) error {
 		}
 		s.Files[name] = b
 	}
-	_, hasIndex := s.Files["index.json"]
-	_, hasDocker := s.Files["manifest.json"]
-	switch {
-	case hasIndex:
-		if err := json.Unmarshal(s.Files["index.json"], &s.index); err != nil {
-			return fmt.Errorf("%w: index.json: %v", ErrInvalid, err)
-		}
-		s.refsFromIndex()
-		if hasDocker {
-			if s.Kind == KindLayoutDir {
-				s.warn("manifest.json beside index.json in a layout directory: read as a docker save")
-			}
-			s.Kind = KindDockerSave
-			if err := s.readDockerManifest(ctx); err != nil {
-				return err
-			}
-		}
-	case hasDocker:
-		s.Kind = KindDockerLegacy
-		if err := s.readDockerManifest(ctx); err != nil {
-			return err
-		}
-	default:
+	rawIndex, hasIndex := s.Files["index.json"]
+	rawDocker, hasDocker := s.Files["manifest.json"]
+	if !hasIndex && !hasDocker {
 		return fmt.Errorf("%w: no index.json or manifest.json", ErrUnknownShape)
 	}
+	var indexErr, dockerErr error
+	if hasIndex {
+		if err := json.Unmarshal(rawIndex, &s.index); err != nil {
+			s.index = ocispec.Index{}
+			indexErr = err
+		}
+	}
+	var entries []dockerEntry
+	if hasDocker {
+		entries, dockerErr = parseDockerManifest(rawDocker)
+	}
+	switch {
+	case indexErr != nil && dockerErr != nil:
+		return fmt.Errorf("%w: index.json: %v; manifest.json: %v", ErrInvalid, indexErr, dockerErr)
+	case indexErr != nil && (!hasDocker || !lenient):
+		return fmt.Errorf("%w: index.json: %v", ErrInvalid, indexErr)
+	case dockerErr != nil && (!hasIndex || !lenient):
+		return fmt.Errorf("%w: manifest.json: %v", ErrInvalid, dockerErr)
+	}
+	if hasIndex && hasDocker && s.Kind == KindLayoutDir {
+		s.warn("manifest.json beside index.json in a layout directory: read as a docker save")
+	}
+	switch {
+	case hasIndex && indexErr == nil:
+		s.refsFromIndex()
+		if hasDocker {
+			s.Kind = KindDockerSave
+			if dockerErr != nil {
+				s.served("manifest.json", dockerErr, "served from index.json alone, without the RepoTags and images only manifest.json names")
+				return nil
+			}
+			return s.readDockerManifest(ctx, entries, false, true)
+		}
+	case hasIndex: // index.json malformed, manifest.json sound
+		layoutFile, hasLayout := s.Files["oci-layout"]
+		s.Kind = KindDockerLegacy
+		if hasLayout {
+			s.Kind = KindDockerSave // a Docker 25+ save whose index.json is damaged
+		}
+		s.served("index.json", indexErr, "served from manifest.json, as a legacy docker save is: index.json is synthesised from it")
+		if err := s.readDockerManifest(ctx, entries, true, true); err != nil {
+			return err
+		}
+		if hasLayout { // the save's own, not the synthesised one
+			s.Files["oci-layout"] = layoutFile
+		}
+	default:
+		s.Kind = KindDockerLegacy
+		return s.readDockerManifest(ctx, entries, true, false)
+	}
 	return nil
+}
+
+// served records that the top-level file name is malformed (err) and was
+// served around as how says: a warning now, a problem for Verify.
+func (s *Source) served(name string, err error, how string) {
+	s.broken = append(s.broken, brokenFile{name: name, err: err, how: how})
+	s.warn("%s is malformed (%v): %s", name, err, how)
+}
+
+// isBroken reports whether open found the top-level file name malformed.
+func (s *Source) isBroken(name string) bool {
+	for _, b := range s.broken {
+		if b.name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // fileKey identifies an outer archive for the index cache: the same path,

@@ -82,11 +82,17 @@ type verifier struct {
 // Verify checks the whole source: every descriptor reachable from
 // index.json (and a docker manifest.json) resolves to a blob of the size
 // it states, every blob present hashes to its digest, every manifest and
-// index parses, and every layer indexes cleanly. Manifests an index lists
+// index parses, and every layer indexes cleanly; a malformed index.json or
+// manifest.json that Open served around is an error. Manifests an index lists
 // but the source lacks are notes (a partial multi-platform layout), not
 // errors.
 func (s *Source) Verify(ctx context.Context) *VerifyReport {
 	v := &verifier{s: s, ctx: ctx, rep: &VerifyReport{Problems: []Problem{}}, hashed: map[digest.Digest]error{}, seen: map[string]bool{}}
+	// A malformed index.json or manifest.json that open served around is
+	// damage all the same.
+	for _, b := range s.broken {
+		v.add(Problem{Kind: "invalid", Blob: b.name, Message: fmt.Sprintf("malformed: %v (%s)", b.err, b.how)})
+	}
 	names := map[digest.Digest]string{}
 	for _, r := range s.refs {
 		for _, d := range r.Descs {
@@ -272,7 +278,7 @@ func (v *verifier) layer(d ocispec.Descriptor, via string) {
 // the archive (the graph walk covers them only when they resolved).
 func (v *verifier) dockerFiles() {
 	raw, ok := v.s.Files["manifest.json"]
-	if !ok {
+	if !ok || v.s.isBroken("manifest.json") {
 		return
 	}
 	var entries []dockerEntry

@@ -18,6 +18,8 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -509,6 +511,76 @@ func wantNoErrs(t *testing.T, r *hResult) {
 	}
 }
 
+// hV25Index is the index.json Docker 25.0.2+ writes for the save of
+// B-ggcr-hello-world-docker-v25.tar, had it been tagged.
+const hV25Index = `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[` +
+	`{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:411caf340c828657e915a83ed561a79d2b8150dabad4dc079d881cbfe6f86afe","size":447,` +
+	`"annotations":{"io.containerd.image.name":"docker.io/library/hello-world:latest","org.opencontainers.image.ref.name":"latest"}}]}`
+
+// hFixture returns the real fixture name (a tarball) with the members
+// named in edit rewritten by their function.
+func hFixture(t testing.TB, name string, edit map[string]func([]byte) []byte) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(mntFixtures, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	tr, tw := tar.NewReader(bytes.NewReader(b)), tar.NewWriter(&buf)
+	done := map[string]bool{}
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f, ok := edit[h.Name]; ok {
+			body = f(body)
+			h.Size = int64(len(body))
+			done[h.Name] = true
+		}
+		tw.WriteHeader(h)
+		tw.Write(body)
+	}
+	if len(done) != len(edit) {
+		t.Fatalf("%s: edited %v of %d members", name, slices.Collect(maps.Keys(done)), len(edit))
+	}
+	tw.Close()
+	return buf.Bytes()
+}
+
+// wantELF: p reads as the hello-world binary.
+func wantELF(t *testing.T, r *hResult, p string) {
+	t.Helper()
+	if b, ok := r.data[p]; !ok || !bytes.HasPrefix(b, []byte("\x7fELF")) {
+		t.Errorf("%s: %d bytes (err %v), want the hello binary\n%s", p, len(b), r.errs[p], r.errText())
+	}
+}
+
+// wantDamage: a warning names file as malformed, and verify reports it.
+func wantDamage(t *testing.T, r *hResult, file string) {
+	t.Helper()
+	if !r.hasWarn(file + " is malformed") {
+		t.Errorf("no warning naming %s as malformed: %q", file, r.warns)
+	}
+	if r.verify == nil || r.verify.OK() {
+		t.Fatalf("verify passes an archive whose %s is malformed", file)
+	}
+	found := false
+	for _, p := range r.verify.Problems {
+		found = found || (!p.Note && p.Blob == file)
+	}
+	if !found {
+		t.Errorf("verify problems %v name no %s", r.verify.Problems, file)
+	}
+}
+
 func hCases() []hCase {
 	return []hCase{
 		{name: "unsafe names", archive: func(t testing.TB) []byte {
@@ -752,6 +824,45 @@ func hCases() []hCase {
 			a.put("index.json", []byte(`{"manifests":[{"digest":`))
 			return a.tar()
 		}, openErr: "index.json"},
+		// A Docker 25+ save holds both index.json and manifest.json: one
+		// of them malformed is served around from the other (SPEC's
+		// sources; issue 5), and verify still counts it as damage.
+		{name: "docker 25 save, manifest.json malformed", archive: func(t testing.TB) []byte {
+			return hFixture(t, "B-ggcr-hello-world-docker-v25.tar", map[string]func([]byte) []byte{
+				// Docker 25.0.2+ lists the image; 25.0 wrote null.
+				"index.json":    func([]byte) []byte { return []byte(hV25Index) },
+				"manifest.json": func(b []byte) []byte { return b[:len(b)/2] },
+			})
+		}, check: func(t *testing.T, r *hResult) {
+			wantNoErrs(t, r)
+			wantELF(t, r, "tags/latest/linux_arm64/rootfs/hello")
+			wantDamage(t, r, "manifest.json")
+			if b := r.data["manifest.json"]; len(b) == 0 || json.Valid(b) {
+				t.Errorf("manifest.json served as %q, want it as found", b)
+			}
+		}},
+		{name: "docker 25 save, index.json malformed", archive: func(t testing.TB) []byte {
+			return hFixture(t, "B-ggcr-hello-world-docker-v25.tar", map[string]func([]byte) []byte{
+				"index.json": func([]byte) []byte { return []byte(`{"schemaVersion":2,"manifests":[{"digest":`) },
+				"manifest.json": func(b []byte) []byte {
+					return bytes.Replace(b, []byte(`"RepoTags":null`), []byte(`"RepoTags":["hello-world:latest"]`), 1)
+				},
+			})
+		}, check: func(t *testing.T, r *hResult) {
+			wantNoErrs(t, r)
+			wantELF(t, r, "tags/hello-world:latest/linux_arm64/rootfs/hello")
+			wantELF(t, r, "manifests/sha256:411caf340c828657e915a83ed561a79d2b8150dabad4dc079d881cbfe6f86afe/linux_arm64/rootfs/hello")
+			wantDamage(t, r, "index.json")
+			if !json.Valid(r.data["index.json"]) {
+				t.Errorf("index.json served as %q, want one synthesised from manifest.json", r.data["index.json"])
+			}
+		}},
+		{name: "docker 25 save, both malformed", archive: func(t testing.TB) []byte {
+			return hFixture(t, "B-ggcr-hello-world-docker-v25.tar", map[string]func([]byte) []byte{
+				"index.json":    func([]byte) []byte { return []byte(`{"schemaVersion":2,"manifests":[{"digest":`) },
+				"manifest.json": func(b []byte) []byte { return b[:len(b)/2] },
+			})
+		}, openErr: "index.json: unexpected end of JSON input; manifest.json: unexpected end of JSON input"},
 		{name: "no index.json nor manifest.json", archive: func(t testing.TB) []byte {
 			return hNew(t).tar()
 		}, openErr: "no index.json or manifest.json"},
