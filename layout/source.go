@@ -154,7 +154,9 @@ func newSource(path string, o Options) *Source {
 
 // openArchive indexes the outer tarball of a source.
 func (s *Source) openArchive(ctx context.Context, r io.ReaderAt, size int64, key string) error {
-	ctx = tarindex.WithLimit(ctx, s.opts.limit(size))
+	// The limit is on expansion: an uncompressed tarball, which cannot run
+	// past its own size, is never refused by it, however large it is.
+	ctx = tarindex.WithLimit(ctx, max(s.opts.limit(size), size))
 	a, err := tarindex.Open(ctx, r, size, key, tarindex.Options{Cache: s.cache, Progress: s.progress(filepath.Base(s.Path))})
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrUnknownShape, err)

@@ -323,6 +323,11 @@ func TestMountLayerLimit(t *testing.T) {
 	if r := mntRun(t, "ls", "--cache-dir", t.TempDir(), "--max-layer-size", "64M", src, "/"); r.code != 0 {
 		t.Errorf("ls under a limit it fits: %s", r)
 	}
+	// The limit is on what a layer expands to: the 804 KiB tarball that
+	// holds the layers is no layer, and nothing of it expands.
+	if r := mntRun(t, "ls", "--cache-dir", t.TempDir(), "--max-layer-size", "64K", src, "tags"); r.code != 0 {
+		t.Errorf("ls tags of an uncompressed tarball larger than the limit: %s", r)
+	}
 	r := mntRun(t, "ls", "--cache-dir", t.TempDir(), "--max-layer-size", "12Q", src, "/")
 	if r.code == 0 || !strings.Contains(r.stderr, "--max-layer-size") {
 		t.Errorf("ls with a size that is not one: %s", r)
