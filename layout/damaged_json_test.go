@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/layoutfs/layoutfs/internal/tartest"
 	"github.com/layoutfs/layoutfs/layout"
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -31,45 +32,12 @@ const v25TaggedIndex = `{"schemaVersion":2,"mediaType":"application/vnd.oci.imag
 // with the members of repl (a name to its new bytes) replaced.
 func rewriteFixture(t *testing.T, name string, repl map[string][]byte) string {
 	t.Helper()
-	in, err := os.Open(filepath.Join(fixtures, name))
+	in, err := os.ReadFile(filepath.Join(fixtures, name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer in.Close()
-	var buf bytes.Buffer
-	tr, tw := tar.NewReader(in), tar.NewWriter(&buf)
-	seen := map[string]bool{}
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, err := io.ReadAll(tr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if b, ok := repl[h.Name]; ok {
-			body, h.Size = b, int64(len(b))
-			seen[h.Name] = true
-		}
-		if err := tw.WriteHeader(h); err != nil {
-			t.Fatal(err)
-		}
-		tw.Write(body)
-	}
-	for n := range repl {
-		if !seen[n] {
-			t.Fatalf("%s has no member %s to replace", name, n)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
 	out := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(out, buf.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(out, tartest.Replace(t, in, repl), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return out

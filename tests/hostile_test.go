@@ -30,6 +30,7 @@ import (
 	"time"
 
 	lfs "github.com/layoutfs/layoutfs/fs"
+	"github.com/layoutfs/layoutfs/internal/tartest"
 	"github.com/layoutfs/layoutfs/layout"
 )
 
@@ -525,34 +526,7 @@ func hFixture(t testing.TB, name string, edit map[string]func([]byte) []byte) []
 	if err != nil {
 		t.Fatal(err)
 	}
-	var buf bytes.Buffer
-	tr, tw := tar.NewReader(bytes.NewReader(b)), tar.NewWriter(&buf)
-	done := map[string]bool{}
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, err := io.ReadAll(tr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if f, ok := edit[h.Name]; ok {
-			body = f(body)
-			h.Size = int64(len(body))
-			done[h.Name] = true
-		}
-		tw.WriteHeader(h)
-		tw.Write(body)
-	}
-	if len(done) != len(edit) {
-		t.Fatalf("%s: edited %v of %d members", name, slices.Collect(maps.Keys(done)), len(edit))
-	}
-	tw.Close()
-	return buf.Bytes()
+	return tartest.Edit(t, b, edit)
 }
 
 // wantELF: p reads as the hello-world binary.
