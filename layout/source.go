@@ -37,7 +37,8 @@ func (k Kind) String() string {
 type Options struct {
 	// CacheDir keeps indexes between mounts; "" keeps none.
 	CacheDir string
-	// Progress reports long work (decompressing an archive or layer).
+	// Progress reports long work (indexing an archive or a layer: reading it
+	// whole to check its digest, decompressing it).
 	Progress func(what string, done, total int64)
 	// Warn receives problems that do not stop the source from being served.
 	Warn func(msg string)

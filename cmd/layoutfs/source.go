@@ -57,7 +57,7 @@ func (r *reporter) progress(what string, done, total int64) {
 		r.clear()
 		return
 	}
-	fmt.Fprintf(os.Stderr, "\r\033[Kdecompressing %s: %3d%% (%d/%d MB)", what, done*100/max(total, 1), done>>20, total>>20)
+	fmt.Fprintf(os.Stderr, "\r\033[Kindexing %s: %3d%% (%d/%d MB)", what, done*100/max(total, 1), done>>20, total>>20)
 	r.shown = true
 }
 
