@@ -100,7 +100,7 @@ func (o Options) checkDigest(p *progressReader) error {
 
 // spanCache bounds the decoded gzip spans kept for reads, across every
 // archive the process has open.
-var spanCache = zran.NewCache(256 << 20)
+var spanCache = zran.NewCache(32 << 20)
 
 // Open indexes the archive of size bytes in r, known to the cache by key (a
 // blob digest, or a file identity), or loads the index from the cache.

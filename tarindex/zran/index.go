@@ -2,7 +2,7 @@ package zran
 
 // DefaultSpan is the default distance in uncompressed bytes between
 // checkpoints.
-const DefaultSpan = 4 << 20
+const DefaultSpan = 1 << 20
 
 // Options tunes Build.
 type Options struct {

@@ -117,7 +117,7 @@ var inflaterPool = sync.Pool{New: func() any { return newInflater(readerIn) }}
 // are rounded up so that buffers of similar spans are interchangeable.
 var bufPool sync.Pool // of *[]byte
 
-const bufRound = 1 << 20
+const bufRound = 256 << 10
 
 func getBuf(size int) []byte {
 	if p, ok := bufPool.Get().(*[]byte); ok && cap(*p) >= size {
