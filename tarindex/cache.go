@@ -21,9 +21,11 @@ type Cache struct {
 	Warn func(msg string)
 }
 
-// cacheVersion changes whenever the stored form of Index changes. 1 was
-// gob; 2 is codec.go's encoding.
-const cacheVersion = 2
+// cacheVersion changes whenever the stored form of Index changes, or what
+// may be stored. 1 was gob; 2 is codec.go's encoding; 3 drops the entries
+// of versions that stored a layer's index before checking the layer's
+// digest (an index of a forged blob, kept under the genuine blob's digest).
+const cacheVersion = 3
 
 var cacheMagic = []byte("layoutfs-tarindex\n")
 

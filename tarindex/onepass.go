@@ -1,9 +1,9 @@
 package tarindex
 
 import (
-	"errors"
 	"fmt"
 	"io"
+	"sync"
 )
 
 // onePassChunk is how much of the archive onePass reads at a time: large
@@ -14,6 +14,10 @@ const onePassChunk = 1 << 20
 // onePassRing is how many chunks may be read ahead of the hash.
 const onePassRing = 4
 
+// chunkPool recycles full-size chunk buffers across passes: a cold mount
+// indexes every layer at once.
+var chunkPool = sync.Pool{New: func() any { return new([onePassChunk]byte) }}
+
 // onePass serves Build from a stream that must be consumed whole and in
 // order to check its digest (an uncompressed layer). It reads the stream in
 // large chunks and hands each to a hashing goroutine, and a Seek over entry
@@ -21,13 +25,15 @@ const onePassRing = 4
 // so one pass indexes the archive while a second core hashes it, in place
 // of a header pass (a pread per entry) and a hashing pass after it.
 type onePass struct {
-	src io.Reader // the stream, front to back
+	src  io.Reader // the stream, front to back
+	size int64     // its length: a shorter stream is an error, not an end
 
-	ring   [onePassRing][]byte
-	chunks int           // chunks read so far
-	toHash chan []byte   // to the hasher, in stream order
-	hashed chan struct{} // from the hasher: one more chunk hashed
-	done   chan struct{} // closed when the hasher has stopped
+	ring    [onePassRing][]byte
+	chunks  int           // chunks read so far
+	toHash  chan []byte   // to the hasher, in stream order
+	hashed  chan struct{} // from the hasher: one more chunk hashed
+	done    chan struct{} // closed when the hasher has stopped
+	stopped bool
 
 	cur   []byte // the current chunk
 	start int64  // stream offset of cur[0]
@@ -35,11 +41,12 @@ type onePass struct {
 	err   error  // what ended the stream, once it has ended
 }
 
-// newOnePass starts hashing src into h as it is read. The caller must call
-// finish or stop.
-func newOnePass(src io.Reader, h io.Writer) *onePass {
+// newOnePass starts hashing the size bytes of src into h as they are read.
+// The caller must call stop once done with it.
+func newOnePass(src io.Reader, size int64, h io.Writer) *onePass {
 	c := &onePass{
 		src:    src,
+		size:   size,
 		toHash: make(chan []byte, onePassRing),
 		hashed: make(chan struct{}, onePassRing),
 		done:   make(chan struct{}),
@@ -59,24 +66,37 @@ func (c *onePass) next() error {
 	if c.err != nil {
 		return c.err
 	}
+	start := c.start + int64(len(c.cur))
+	if start >= c.size {
+		c.err = io.EOF
+		return c.err
+	}
 	slot := c.chunks % onePassRing
 	if c.chunks >= onePassRing {
 		<-c.hashed // the chunk that last used this slot is hashed
+	} else if c.size < onePassChunk {
+		c.ring[slot] = make([]byte, c.size) // the whole of a small layer
 	} else {
-		c.ring[slot] = make([]byte, onePassChunk)
+		c.ring[slot] = chunkPool.Get().(*[onePassChunk]byte)[:]
 	}
-	n, err := io.ReadFull(c.src, c.ring[slot])
-	if n > 0 {
-		c.start += int64(len(c.cur))
-		c.cur = c.ring[slot][:n]
-		c.chunks++
-		c.toHash <- c.cur
-		return nil
+	buf := c.ring[slot][:min(int64(len(c.ring[slot])), c.size-start)]
+	if _, err := io.ReadFull(c.src, buf); err != nil {
+		// The stream holds fewer bytes than its size says: a truncated
+		// file, not the end of the archive.
+		c.err = fmt.Errorf("read archive at offset %d: %w", start, noEOF(err))
+		return c.err
 	}
-	if err == nil || errors.Is(err, io.ErrUnexpectedEOF) {
-		err = io.EOF
+	c.start, c.cur = start, buf
+	c.chunks++
+	c.toHash <- buf
+	return nil
+}
+
+// noEOF is err, with a clean end of stream made an unexpected one.
+func noEOF(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
 	}
-	c.err = err
 	return err
 }
 
@@ -115,14 +135,26 @@ func (c *onePass) finish() error {
 	for c.next() == nil {
 	}
 	c.stop()
-	if errors.Is(c.err, io.EOF) {
+	if c.err == io.EOF {
 		return nil
 	}
 	return c.err
 }
 
-// stop ends the hashing goroutine, whatever was read.
+// stop ends the hashing goroutine, whatever was read, and gives the
+// buffers back. Calling it again does nothing.
 func (c *onePass) stop() {
+	if c.stopped {
+		return
+	}
+	c.stopped = true
 	close(c.toHash)
 	<-c.done
+	for i, b := range c.ring {
+		if cap(b) == onePassChunk {
+			chunkPool.Put((*[onePassChunk]byte)(b[:onePassChunk]))
+		}
+		c.ring[i] = nil
+	}
+	c.cur = nil
 }

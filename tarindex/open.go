@@ -18,8 +18,9 @@ type Archive struct {
 	*Index
 	// Data is the uncompressed archive: entry offsets point into it.
 	Data io.ReaderAt
-	// Verified is true when Options.Verify was applied to a whole pass
-	// over the stream and matched (not when the index came from the cache).
+	// Verified is true when Options.Verify was applied to every byte of
+	// the stored blob during this Open and matched. A caller that asked for
+	// Verify and gets false must check the blob itself.
 	Verified    bool
 	Compression Compression
 	// Cache is the cache the archive was opened with (nil for none), for
@@ -50,8 +51,8 @@ func (a *Archive) File() (f *os.File, off int64, ok bool) {
 // Options tune Open. The zero value works: no cache, no progress.
 type Options struct {
 	Cache *Cache
-	// Progress, when set, is called now and then with the compressed bytes
-	// consumed and the total, while a compressed archive is indexed.
+	// Progress, when set, is called now and then with the stored bytes
+	// consumed and the total, while a pass reads an archive whole.
 	Progress func(done, total int64)
 	// Span is the distance between gzip checkpoints; 0 is zran's default.
 	Span int64
@@ -73,9 +74,12 @@ type Verifier interface {
 	Verified() bool
 }
 
-// ErrMismatch means a compressed stream did not match the digest it was
-// checked against.
+// ErrMismatch means a blob did not match the digest it was checked
+// against.
 var ErrMismatch = errors.New("tarindex: stream does not match its digest")
+
+// errAbandoned ends a pass whose reader gave up on it.
+var errAbandoned = errors.New("tarindex: pass abandoned")
 
 // source is the reader of a whole-stream pass: progress, cancellation and
 // the digest check.
@@ -166,15 +170,15 @@ func (o Options) openBlob(ctx context.Context, r io.ReaderAt, size int64, key st
 	}
 	read := o
 	read.Verify = nil // onePass hashes, on its own goroutine
-	pass := newOnePass(read.source(ctx, r, size), o.Verify)
-	ix, ok := o.Cache.LoadIndex(key)
-	if !ok || ix.Size > size {
+	pass := newOnePass(read.source(ctx, r, size), size, o.Verify)
+	defer pass.stop()
+	ix, cached := o.Cache.LoadIndex(key)
+	if !cached || ix.Size > size {
 		var err error
 		if ix, err = Build(ctx, pass); err != nil {
-			pass.stop()
 			return nil, err
 		}
-		o.stored(ix, o.Cache.StoreIndex(key, ix))
+		cached = false
 	}
 	if err := pass.finish(); err != nil {
 		return nil, err
@@ -182,7 +186,20 @@ func (o Options) openBlob(ctx context.Context, r io.ReaderAt, size int64, key st
 	if !o.Verify.Verified() {
 		return nil, ErrMismatch
 	}
+	// Only now: the cache is shared by every source and keyed by digest,
+	// and an index stored before the check would be served for the
+	// genuine blob of that digest.
+	if !cached {
+		o.stored(ix, o.Cache.StoreIndex(key, ix))
+	}
 	return &Archive{Index: ix, Data: r, Verified: true}, nil
+}
+
+// verifyWhole reads the size bytes of r through Verify, for a layer whose
+// index is not built by a pass over all of it (a zstd layer of several
+// frames, a TOC), before anything derived from it is cached.
+func (o Options) verifyWhole(ctx context.Context, r io.ReaderAt, size int64) error {
+	return o.checkDigest(o.source(ctx, r, size))
 }
 
 // openPlain indexes an uncompressed archive, or one already made
@@ -242,6 +259,9 @@ func (o Options) buildGzip(ctx context.Context, r io.ReaderAt, size int64) (*Ind
 			res.err = o.checkDigest(src)
 		}
 	}()
+	// Also when Build panics: the inflater must not wait on the pipe for
+	// ever. (A pipe keeps the first error it is closed with.)
+	defer pr.CloseWithError(errAbandoned)
 	ix, err := Build(ctx, pr)
 	if err == nil {
 		// Past the end-of-archive blocks there may be padding: let the
@@ -261,7 +281,8 @@ func (o Options) buildGzip(ctx context.Context, r io.ReaderAt, size int64) (*Ind
 
 func (o Options) openZstd(ctx context.Context, r io.ReaderAt, size int64, key string) (*Archive, error) {
 	var fx zstdframes.Index
-	if !o.Cache.loadBinary("zstd", key, &fx) {
+	cached := o.Cache.loadBinary("zstd", key, &fx)
+	if !cached {
 		built, err := zstdframes.BuildLimit(r, size, limitOf(ctx))
 		if errors.Is(err, zstdframes.ErrTooLarge) {
 			return nil, fmt.Errorf("%w: zstd: %w", ErrTooLarge, err)
@@ -269,10 +290,14 @@ func (o Options) openZstd(ctx context.Context, r io.ReaderAt, size int64, key st
 		if err != nil {
 			return nil, fmt.Errorf("zstd: %w", err)
 		}
-		if err := o.Cache.storeBinary("zstd", key, built); err != nil {
-			o.Cache.warn(err)
-		}
 		fx = *built
+	}
+	store := func() {
+		if !cached {
+			if err := o.Cache.storeBinary("zstd", key, &fx); err != nil {
+				o.Cache.warn(err)
+			}
+		}
 	}
 	frames := 0
 	for _, f := range fx.Frames {
@@ -281,13 +306,29 @@ func (o Options) openZstd(ctx context.Context, r io.ReaderAt, size int64, key st
 		}
 	}
 	if frames > 1 {
-		return o.openPlain(ctx, fx.ReaderAt(r), fx.Size, key)
+		// Nothing derived from the blob is cached before it is checked:
+		// a frame table or an index of a forged blob would be served
+		// for the genuine one.
+		if o.Verify != nil {
+			if err := o.verifyWhole(ctx, r, size); err != nil {
+				return nil, fmt.Errorf("zstd: %w", err)
+			}
+		}
+		store()
+		a, err := o.openPlain(ctx, fx.ReaderAt(r), fx.Size, key)
+		if a != nil {
+			a.Verified = o.Verify != nil
+		}
+		return a, err
 	}
 	// One frame: random access would mean decoding from the start on every
-	// read, so decode it once into a file.
+	// read, so decode it once into a file (checked as it is decoded).
 	f, verified, err := o.uncompressed(ctx, r, size, key, Zstd)
 	if err != nil {
 		return nil, err
+	}
+	if verified || o.Verify == nil {
+		store()
 	}
 	st, err := f.Stat()
 	if err != nil {

@@ -58,8 +58,17 @@ func (o Options) openTOC(ctx context.Context, r io.ReaderAt, size int64, key str
 		}
 		return nil, warn, nil
 	}
+	// The TOC is believed: check the blob before what it says is cached
+	// under its digest, where it would be served for the genuine blob.
+	if o.Verify != nil {
+		if err := o.verifyWhole(ctx, r, size); err != nil {
+			return nil, "", err
+		}
+	}
 	o.stored(ix, o.Cache.Store("toc", key, encodeTOC(ix, t, "")))
-	return tocArchive(ix, t, r), "", nil
+	a = tocArchive(ix, t, r)
+	a.Verified = o.Verify != nil
+	return a, "", nil
 }
 
 func (c *Cache) has(kind, key string) bool {
@@ -83,7 +92,7 @@ func tocArchive(ix *Index, t *tocTable, r io.ReaderAt) *Archive {
 //	per chunk: uvarint Size, Frame, Inner, byte has digest, [32]byte digest if so
 //
 // Chunk offsets in the virtual space are the running sum of their sizes.
-const tocCacheVersion = 1
+const tocCacheVersion = 2 // 2: stored only once the blob matched its digest
 
 var tocCacheMagic = []byte("layoutfs-toc\n")
 

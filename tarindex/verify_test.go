@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"io"
 	"reflect"
 	"runtime"
 	"strings"
@@ -98,6 +99,13 @@ func TestOpenVerifiesPlainPass(t *testing.T) {
 		if _, err := tarindex.Open(context.Background(), bytes.NewReader(broken), int64(len(broken)), fmt.Sprint("broken", i), tarindex.Options{Verify: v}); err == nil {
 			t.Fatal("open of a broken archive succeeded")
 		}
+	}
+	// The stream is shorter than the size it was opened with (a file
+	// truncated under it): a truncated archive, not a clean end and then a
+	// digest mismatch.
+	v := &sumVerifier{h: sha256.New(), want: sha256.Sum256(blob)}
+	if _, err := tarindex.Open(context.Background(), bytes.NewReader(blob), int64(len(blob))+4096, "short", tarindex.Options{Verify: v}); errors.Is(err, tarindex.ErrMismatch) || !(errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, tarindex.ErrHeader)) {
+		t.Errorf("a stream 4096 bytes short of its size: %v, want a truncated archive", err)
 	}
 	time.Sleep(50 * time.Millisecond)
 	if after := runtime.NumGoroutine(); after > before+2 {

@@ -18,7 +18,7 @@ import (
 // Offsets are not stored: frames are contiguous, so they are running sums.
 const (
 	indexMagic   = "zstdidx"
-	indexVersion = 1
+	indexVersion = 2 // 2: stored only once the blob matched its digest
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
