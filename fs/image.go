@@ -3,6 +3,7 @@ package fs
 import (
 	"fmt"
 	iofs "io/fs"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -198,10 +199,14 @@ func (t *tree) mergedTree(layers []ocispec.Descriptor) (*ftree, error) {
 	slots := make([]*layerSlot, len(layers))
 	errs := make([]error, len(layers))
 	var wg sync.WaitGroup
+	// As many layers at once as there are CPUs to index them: a manifest
+	// may list thousands, each pass holding its buffers.
+	busy := make(chan struct{}, runtime.GOMAXPROCS(0))
 	for i, l := range layers {
 		wg.Add(1)
+		busy <- struct{}{}
 		go func() {
-			defer wg.Done()
+			defer func() { <-busy; wg.Done() }()
 			slots[i], errs[i] = t.layer(l)
 		}()
 	}
