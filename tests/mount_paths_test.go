@@ -256,6 +256,22 @@ func TestMountLog(t *testing.T) {
 		mnt := mntMount(t, src, "--log", logFile)
 		mntWantLogged(t, mnt, logFile, bad)
 	})
+	t.Run("unwritable default", func(t *testing.T) {
+		// The default log cannot be made (the cache's log/ is a file): the
+		// mount goes on, and says it has no log.
+		cache, mnt := t.TempDir(), filepath.Join(t.TempDir(), "mnt")
+		if err := os.Mkdir(mnt, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(cache, "log"), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r := mntRun(t, "mount", "--cache-dir", cache, src, mnt)
+		if r.code != 0 || !strings.Contains(r.stderr, "no daemon log") {
+			t.Fatalf("mount with an unwritable default log: %s", r)
+		}
+		mntCleanupUmount(t, mnt)
+	})
 	t.Run("default", func(t *testing.T) {
 		// No --log: the daemon writes to a file per mountpoint in the
 		// cache directory, so the line explaining an EIO exists somewhere.
@@ -267,8 +283,11 @@ func TestMountLog(t *testing.T) {
 			t.Fatalf("mount: %s", r)
 		}
 		mntCleanupUmount(t, mnt)
-		logFile := filepath.Join(cache, "log", strings.ReplaceAll(strings.Trim(mnt, "/"), "/", "_")+".log")
-		mntWantLogged(t, mnt, logFile, bad)
+		logs, _ := filepath.Glob(filepath.Join(cache, "log", "*.log"))
+		if len(logs) != 1 || !strings.HasPrefix(filepath.Base(logs[0]), strings.ReplaceAll(strings.Trim(mnt, "/"), "/", "_")+"-") {
+			t.Fatalf("logs in the cache dir: %q, want one named after %s", logs, mnt)
+		}
+		mntWantLogged(t, mnt, logs[0], bad)
 	})
 }
 
@@ -329,7 +348,7 @@ func TestMountLayerLimit(t *testing.T) {
 		t.Errorf("ls tags of an uncompressed tarball larger than the limit: %s", r)
 	}
 	r := mntRun(t, "ls", "--cache-dir", t.TempDir(), "--max-layer-size", "12Q", src, "/")
-	if r.code == 0 || !strings.Contains(r.stderr, "--max-layer-size") {
+	if r.code != 2 || !strings.Contains(r.stderr, "--max-layer-size") {
 		t.Errorf("ls with a size that is not one: %s", r)
 	}
 	cmd := exec.Command(mntBinPath, "ls", "--cache-dir", t.TempDir(), src, "/")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -25,19 +26,20 @@ var limitFlags = []cli.Flag{
 	},
 }
 
-// applyLimits sets the limit flags' values in o.
+// applyLimits sets the limit flags' values in o. A value that is not one
+// is a usage error (exit 2), as a malformed command line is.
 func applyLimits(c *cli.Context, o *layout.Options) error {
 	if s := c.String("max-layer-size"); s != "" {
 		n, err := parseSize(s)
 		if err != nil {
-			return fmt.Errorf("--max-layer-size %q: %w", s, err)
+			return cli.Exit(fmt.Sprintf("layoutfs: --max-layer-size (or LAYOUTFS_MAX_LAYER_SIZE) %q: %v", s, err), 2)
 		}
 		o.MaxLayerSize = n
 	}
 	if c.IsSet("max-expansion") {
 		n := c.Int64("max-expansion")
 		if n == 0 || n < -1 {
-			return fmt.Errorf("--max-expansion %d: want a ratio of at least 1, or -1 for none", n)
+			return cli.Exit(fmt.Sprintf("layoutfs: --max-expansion (or LAYOUTFS_MAX_EXPANSION) %d: want a ratio of at least 1, or -1 for none", n), 2)
 		}
 		o.MaxExpansion = n
 	}
@@ -59,27 +61,20 @@ func limitArgs(c *cli.Context) []string {
 // parseSize reads a byte count with an optional binary suffix: 4096, 512M,
 // 64G, 1T.
 func parseSize(s string) (int64, error) {
-	num, shift := strings.TrimSpace(s), 0
+	num, shift := strings.ToUpper(strings.TrimSpace(s)), 0
 	if i := len(num) - 1; i >= 0 {
-		if k := strings.IndexByte("KMGT", upper(num[i])); k >= 0 {
+		if k := strings.IndexByte("KMGT", num[i]); k >= 0 {
 			num, shift = num[:i], 10*(k+1)
 		}
 	}
 	n, err := strconv.ParseInt(num, 10, 64)
 	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("not a size (a positive number of bytes, optionally with K, M, G or T)")
+		return 0, errors.New("not a size (a positive number of bytes, optionally with K, M, G or T)")
 	}
 	if n > (1<<63-1)>>shift {
-		return 0, fmt.Errorf("too large")
+		return 0, errors.New("too large")
 	}
 	return n << shift, nil
-}
-
-func upper(b byte) byte {
-	if 'a' <= b && b <= 'z' {
-		return b - 'a' + 'A'
-	}
-	return b
 }
 
 // formatSize is n in the largest binary unit that divides it.

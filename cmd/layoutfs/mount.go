@@ -129,7 +129,8 @@ func checkNotHidden(source, mnt string) error {
 // daemonLog is where the daemon writes: --log, else a file per mountpoint
 // in the cache directory. A daemon has no terminal, and what it says is
 // what a user needs when a read fails: the EIO of a corrupt blob is
-// explained only by its log line naming the blob.
+// explained only by its log line naming the blob. When the default cannot
+// be written the mount goes on without a log, saying so.
 func daemonLog(c *cli.Context, mnt string) string {
 	if p := c.String("log"); p != "" {
 		return p
@@ -138,12 +139,9 @@ func daemonLog(c *cli.Context, mnt string) string {
 	if dir == "" {
 		return ""
 	}
-	name := strings.ReplaceAll(strings.Trim(absPath(mnt), "/"), "/", "_")
-	if len(name) > 200 {
-		name = fmt.Sprintf("%s-%x", name[len(name)-150:], sha256.Sum256([]byte(name)))
-	}
-	p := filepath.Join(dir, "log", name+".log")
+	p := filepath.Join(dir, "log", logName(absPath(mnt)))
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		newReporter(c).warn(fmt.Sprintf("no daemon log: %v", err))
 		return ""
 	}
 	// Appended to by every mount at that place: start over past a size
@@ -151,7 +149,27 @@ func daemonLog(c *cli.Context, mnt string) string {
 	if st, err := os.Stat(p); err == nil && st.Size() > maxLogSize {
 		os.Rename(p, p+".1")
 	}
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		newReporter(c).warn(fmt.Sprintf("no daemon log: %v", err))
+		return ""
+	}
+	f.Close()
 	return p
+}
+
+// logName names the log of the mount at the absolute path mnt: readable,
+// and unique (a hash of the path, as /a/b_c and /a_b/c read alike).
+func logName(mnt string) string {
+	name := strings.ReplaceAll(strings.Trim(mnt, "/"), "/", "_")
+	if len(name) > 150 {
+		name = name[len(name)-150:]
+	}
+	if name == "" {
+		name = "root"
+	}
+	sum := sha256.Sum256([]byte(mnt))
+	return fmt.Sprintf("%s-%x.log", name, sum[:4])
 }
 
 // maxLogSize is the size past which a mountpoint's log starts over.
