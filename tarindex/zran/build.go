@@ -68,7 +68,7 @@ func (b *builder) run() error {
 			}
 			b.slide()
 		case evBoundary:
-			if b.outBase+int64(d.o)-b.lastCP >= b.ix.Span {
+			if b.due() {
 				b.checkpoint()
 			}
 		case evStreamEnd:
@@ -95,11 +95,28 @@ func (b *builder) run() error {
 				b.ix.CompressedSize = d.inBase + int64(d.inPos)
 				return nil
 			}
-			if b.outBase+int64(d.o)-b.lastCP >= b.ix.Span {
+			if b.due() {
 				b.checkpoint()
 			}
 		}
 	}
+}
+
+// spansBeforeGrowth is how many checkpoints a stream gets at the span it
+// asked for. Past that, the distance grows with the output (a 1/1024 of
+// it), so a huge stream keeps a bounded number of 32 KiB windows in
+// memory: 1 GiB at 1 MiB spans is 1,024 of them, 10 GiB about 3,400, and
+// a 64 GiB stream (the most the default limit lets a layer expand to)
+// about 5,300, where fixed spans would keep 65,536.
+//
+// A variable so tests can reach the growth on small streams.
+var spansBeforeGrowth int64 = 1024
+
+// due reports whether the block boundary reached is far enough from the
+// last checkpoint for another.
+func (b *builder) due() bool {
+	out := b.outBase + int64(b.d.o)
+	return out-b.lastCP >= max(b.ix.Span, out/spansBeforeGrowth)
 }
 
 // checkpoint records the current block boundary.

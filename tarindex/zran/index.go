@@ -8,7 +8,9 @@ const DefaultSpan = 1 << 20
 type Options struct {
 	// Span is the minimum number of uncompressed bytes between checkpoints;
 	// zero means DefaultSpan. Smaller spans make reads faster and the index
-	// larger (each checkpoint keeps up to 32 KiB of window). Checkpoints
+	// larger (each checkpoint keeps up to 32 KiB of window). Past 1,024
+	// checkpoints the distance grows with the stream (see
+	// spansBeforeGrowth). Checkpoints
 	// can only sit between deflate blocks, so a stream of huge blocks (very
 	// repetitive data) gets fewer checkpoints than its size suggests.
 	Span int64

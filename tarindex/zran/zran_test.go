@@ -142,6 +142,26 @@ func TestDefaultSpan(t *testing.T) {
 	}
 }
 
+// TestSpanGrowth: past spansBeforeGrowth checkpoints the distance grows
+// with the stream, so the windows kept stay few, and reads stay right.
+func TestSpanGrowth(t *testing.T) {
+	data := genTar(8<<20, 5)
+	gz := goGzip(t, data, 1)
+	fixed := checkStream(t, gz, 1, 11) // a checkpoint at every block boundary
+	defer func(n int64) { spansBeforeGrowth = n }(spansBeforeGrowth)
+	spansBeforeGrowth = 16
+	grown := checkStream(t, gz, 1, 12)
+	if len(grown.Checkpoints) >= len(fixed.Checkpoints)/2 {
+		t.Errorf("%d checkpoints with growth past 16, %d without", len(grown.Checkpoints), len(fixed.Checkpoints))
+	}
+	for i := 1; i < len(grown.Checkpoints); i++ {
+		prev, c := grown.Checkpoints[i-1].Out, grown.Checkpoints[i].Out
+		if c-prev < c/spansBeforeGrowth {
+			t.Fatalf("checkpoint %d at %d, %d after the one before: closer than 1/%d of the output", i, c, c-prev, spansBeforeGrowth)
+		}
+	}
+}
+
 // TestTinySpan puts a checkpoint at every block boundary.
 func TestTinySpan(t *testing.T) {
 	data := genText(1<<20, 9)
