@@ -55,7 +55,7 @@ func (m *Map[K, V]) Get(k K, compute func() (V, error)) (V, error) {
 }
 
 // ErrPanic is the error of a computation that panicked.
-var ErrPanic = errors.New("panic")
+var ErrPanic = errors.New("memo: the computation panicked")
 
 // Peek returns the value of k if it has been computed, without computing
 // it or waiting for a computation under way; ok is false then.
