@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/layoutfs/layoutfs/internal/tartest"
@@ -321,21 +322,120 @@ func TestOneJSONFileBad(t *testing.T) {
 }
 
 // TestDocker25BadJSONRefusesWrites: what open served around is damage a
-// write must not build on: a write opens the source strictly, and fails
-// naming the file, leaving the archive as it is.
+// write must not build on: a write (or GC's look at what it would remove)
+// opens the source strictly, and fails naming the file, leaving the
+// archive byte for byte as it is. The same writes on the save undamaged
+// succeed, so it is the damage they refuse.
 func TestDocker25BadJSONRefusesWrites(t *testing.T) {
 	name := "B-ggcr-hello-world-docker-v25.tar"
-	p := rewriteFixture(t, name, map[string][]byte{"index.json": truncated(t, name, "index.json")})
-	before, err := os.ReadFile(p)
+	tagged := []byte(strings.Replace(string(fixtureMember(t, name, "manifest.json")), `"RepoTags":null`, `"RepoTags":["hello-world:latest"]`, 1))
+	ctx := context.Background()
+	ops := []struct {
+		label string
+		do    func(s *layout.Source) error
+	}{
+		{"tag", func(s *layout.Source) error { return s.Tag(ctx, string(v25Manifest), "new") }},
+		{"untag", func(s *layout.Source) error { return s.Untag(ctx, "latest") }},
+		{"gc", func(s *layout.Source) error { _, err := s.GC(ctx, false); return err }},
+		{"gc dry run", func(s *layout.Source) error { _, err := s.GC(ctx, true); return err }},
+	}
+	for _, op := range ops {
+		t.Run("undamaged/"+op.label, func(t *testing.T) {
+			t.Parallel()
+			p := rewriteFixture(t, name, map[string][]byte{"index.json": []byte(v25TaggedIndex), "manifest.json": tagged})
+			s, _ := openPath(t, p)
+			if err := op.do(s); err != nil {
+				t.Errorf("%s on the undamaged save: %v", op.label, err)
+			}
+		})
+	}
+	var wg sync.WaitGroup
+	for _, bad := range []struct {
+		file string
+		repl map[string][]byte
+	}{
+		{"index.json", map[string][]byte{"index.json": truncated(t, name, "index.json"), "manifest.json": tagged}},
+		{"manifest.json", map[string][]byte{"index.json": []byte(v25TaggedIndex), "manifest.json": tagged[:len(tagged)/2]}},
+	} {
+		for _, op := range ops {
+			// Each waits out the damage as it would a peer's rewrite in
+			// place (2 s): all at once, however few CPUs -parallel allows.
+			wg.Add(1)
+			go t.Run(bad.file+"/"+op.label, func(t *testing.T) {
+				defer wg.Done()
+				p := rewriteFixture(t, name, bad.repl)
+				before, err := os.ReadFile(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				s, _ := openPath(t, p) // served around the damage
+				err = op.do(s)
+				if !errors.Is(err, layout.ErrInvalid) || !strings.Contains(err.Error(), bad.file+": unexpected end of JSON input") {
+					t.Errorf("%s: %v, want ErrInvalid naming %s", op.label, err, bad.file)
+				}
+				if after, _ := os.ReadFile(p); !bytes.Equal(before, after) {
+					t.Error("the archive changed")
+				}
+				if ents, _ := os.ReadDir(filepath.Dir(p)); len(ents) != 1 {
+					t.Errorf("left beside the archive: %v", ents)
+				}
+			})
+		}
+	}
+	wg.Wait()
+}
+
+// TestDocker25StrictOpen: under Options.Strict, a Docker 25+ save with one
+// malformed JSON file fails to open (ErrInvalid, naming it), where the
+// default open serves it around the damage: what a caller that keeps its
+// last good view (a live mount) needs while a peer rewrites index.json in
+// place. A sound save opens the same either way.
+func TestDocker25StrictOpen(t *testing.T) {
+	name := "B-ggcr-hello-world-docker-v25.tar"
+	ctx := context.Background()
+	tagged := []byte(strings.Replace(string(fixtureMember(t, name, "manifest.json")), `"RepoTags":null`, `"RepoTags":["hello-world:latest"]`, 1))
+	for _, tc := range []struct {
+		file string
+		repl map[string][]byte
+	}{
+		{"index.json", map[string][]byte{"index.json": truncated(t, name, "index.json"), "manifest.json": tagged}},
+		{"manifest.json", map[string][]byte{"index.json": []byte(v25TaggedIndex), "manifest.json": tagged[:len(tagged)/2]}},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			p := rewriteFixture(t, name, tc.repl)
+			w := &warnings{}
+			s, err := layout.Open(ctx, p, layout.Options{Warn: w.warn})
+			if err != nil {
+				t.Fatalf("Open: %v, want it served around %s", err, tc.file)
+			}
+			if len(s.Refs()) == 0 || !w.has(tc.file+" is malformed") {
+				t.Errorf("lenient open: refs %q, warnings %q", refNames(s), w.msgs)
+			}
+			raw, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for label, open := range map[string]func() (*layout.Source, error){
+				"Open": func() (*layout.Source, error) {
+					return layout.Open(ctx, p, layout.Options{Strict: true})
+				},
+				"OpenReaderAt": func() (*layout.Source, error) {
+					return layout.OpenReaderAt(ctx, bytes.NewReader(raw), int64(len(raw)), p, layout.Options{Strict: true})
+				},
+			} {
+				s, err := open()
+				if s != nil || !errors.Is(err, layout.ErrInvalid) || !strings.Contains(err.Error(), tc.file+": unexpected end of JSON input") {
+					t.Errorf("strict %s: %v, %v; want ErrInvalid naming %s", label, s, err, tc.file)
+				}
+			}
+		})
+	}
+	p := rewriteFixture(t, name, map[string][]byte{"index.json": []byte(v25TaggedIndex), "manifest.json": tagged})
+	s, err := layout.Open(ctx, p, layout.Options{Strict: true})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("strict Open of a sound save: %v", err)
 	}
-	s, _ := openPath(t, p)
-	err = s.Tag(context.Background(), string(v25Manifest), "new")
-	if !errors.Is(err, layout.ErrInvalid) || !strings.Contains(err.Error(), "index.json") {
-		t.Errorf("Tag: %v, want ErrInvalid naming index.json", err)
-	}
-	if after, _ := os.ReadFile(p); !bytes.Equal(before, after) {
-		t.Error("the archive changed")
+	if got, want := refNames(s), []string{"hello-world:latest", "latest"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("refs %q, want %q", got, want)
 	}
 }

@@ -38,9 +38,10 @@ func parseDockerManifest(b []byte) ([]dockerEntry, error) {
 // "manifests": null for untagged saves). With lookup, an entry's manifest
 // is looked for among the blobs before one is made for it.
 func (s *Source) readDockerManifest(ctx context.Context, entries []dockerEntry, synth, lookup bool) error {
-	var known []*Image
+	var find *manifestFinder
 	if lookup {
-		known, _ = s.Images(s.index.Manifests)
+		known, _ := s.Images(s.index.Manifests)
+		find = newManifestFinder(s, known)
 	}
 	var made []ocispec.Descriptor
 	// Entries repeating a config or layer file (or a link to one) are
@@ -58,7 +59,7 @@ func (s *Source) readDockerManifest(ctx context.Context, entries []dockerEntry, 
 		key := s.st.identity(e.Config) + "\x00" + strings.Join(e.Layers, "\x00")
 		r, ok := done[key]
 		if !ok {
-			r.desc, r.reachable, r.err = s.dockerImage(ctx, e, lookup, known)
+			r.desc, r.reachable, r.err = s.dockerImage(ctx, e, find)
 			done[key] = r
 		}
 		desc, reachable, err := r.desc, r.reachable, r.err
@@ -115,10 +116,10 @@ func (s *Source) synthesiseIndex(manifests []ocispec.Descriptor) error {
 	return nil
 }
 
-// dockerImage finds (with lookup: among known, then among the blobs) or
-// makes the manifest of one manifest.json entry. It reports whether
-// index.json already reaches that manifest.
-func (s *Source) dockerImage(ctx context.Context, e dockerEntry, lookup bool, known []*Image) (ocispec.Descriptor, bool, error) {
+// dockerImage finds (with find: among what index.json reaches, then among
+// the blobs) or makes the manifest of one manifest.json entry. It reports
+// whether index.json already reaches that manifest.
+func (s *Source) dockerImage(ctx context.Context, e dockerEntry, find *manifestFinder) (ocispec.Descriptor, bool, error) {
 	cfgName, err := tarindex.CleanName(e.Config)
 	if err != nil {
 		return ocispec.Descriptor{}, false, err
@@ -132,14 +133,9 @@ func (s *Source) dockerImage(ctx context.Context, e dockerEntry, lookup bool, kn
 		return ocispec.Descriptor{}, false, err
 	}
 	cfgDigest := digest.FromBytes(cfgRaw)
-	if lookup {
-		for _, im := range known {
-			if im.Manifest.Config.Digest == cfgDigest {
-				return im.Desc, true, nil
-			}
-		}
-		if d, ok := s.findManifestByConfig(cfgDigest); ok {
-			return d, false, nil
+	if find != nil {
+		if d, reachable, ok := find.byConfig(ctx, cfgDigest); ok {
+			return d, reachable, nil
 		}
 	}
 	var cfg ocispec.Image
@@ -170,6 +166,11 @@ func (s *Source) dockerImage(ctx context.Context, e dockerEntry, lookup bool, kn
 	if cfg.OS != "" {
 		p := cfg.Platform
 		desc.Platform = &p
+	}
+	if find != nil {
+		// The manifest made is now among the blobs: a later entry of the
+		// same config finds it, as it would a manifest of the save.
+		find.made(cfgDigest, ocispec.Descriptor{MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size})
 	}
 	return desc, false, nil
 }
@@ -247,23 +248,95 @@ func normalizeDockerRef(ref string) string {
 	return ref
 }
 
-// findManifestByConfig looks through the small blobs for an image manifest
-// whose config is cfg.
-func (s *Source) findManifestByConfig(cfg digest.Digest) (ocispec.Descriptor, bool) {
+// maxScannedManifest bounds the blobs read when looking for a manifest by
+// its config: an image manifest is a few KiB.
+const maxScannedManifest = 1 << 20
+
+// manifestFinder finds the manifest of a manifest.json entry by its
+// config: among the images index.json reaches, else among the small blobs
+// of the source. The blobs are scanned at most once per open, on the first
+// config index.json does not reach, into a map of config to manifest: a
+// scan per entry would be entries × blobs reads, parses and (for blobs
+// that do not parse, which nothing caches) hashes, a hang on a save of
+// thousands of entries and thousands of small blobs.
+type manifestFinder struct {
+	s       *Source
+	known   map[digest.Digest]ocispec.Descriptor // config -> manifest index.json reaches
+	blobs   map[digest.Digest]ocispec.Descriptor // config -> manifest blob, once scanned
+	scanned bool
+}
+
+func newManifestFinder(s *Source, known []*Image) *manifestFinder {
+	f := &manifestFinder{s: s, known: map[digest.Digest]ocispec.Descriptor{}}
+	for _, im := range known {
+		if _, ok := f.known[im.Manifest.Config.Digest]; !ok {
+			f.known[im.Manifest.Config.Digest] = im.Desc
+		}
+	}
+	return f
+}
+
+// byConfig finds the manifest whose config is cfg, and reports whether
+// index.json reaches it.
+func (f *manifestFinder) byConfig(ctx context.Context, cfg digest.Digest) (ocispec.Descriptor, bool, bool) {
+	if d, ok := f.known[cfg]; ok {
+		return d, true, true
+	}
+	if !f.scanned {
+		f.blobs = f.s.scanManifests(ctx)
+		f.scanned = true
+		f.s.manifestScans++
+	}
+	d, ok := f.blobs[cfg]
+	return d, false, ok
+}
+
+// made records a manifest made for config cfg, found from then on.
+func (f *manifestFinder) made(cfg digest.Digest, d ocispec.Descriptor) {
+	if !f.scanned { // the scan will find it
+		return
+	}
+	if _, ok := f.blobs[cfg]; !ok {
+		f.blobs[cfg] = d
+	}
+}
+
+// scanManifests reads each blob of the source of at most
+// maxScannedManifest bytes once, and maps the config of each that is an
+// image manifest (and hashes to its digest) to it; of manifests sharing a
+// config, the first in digest order. Only the map is kept: the bytes of
+// the blobs read are left for Resolve to read again if they are served,
+// not held in s.blobs, which would otherwise hold every small blob of the
+// source.
+func (s *Source) scanManifests(ctx context.Context) map[digest.Digest]ocispec.Descriptor {
+	out := map[digest.Digest]ocispec.Descriptor{}
 	for _, d := range s.st.list() {
-		_, size, err := s.st.blob(d)
-		if err != nil || size > 1<<20 {
+		if ctx.Err() != nil {
+			break
+		}
+		r, size, err := s.st.blob(d)
+		if err != nil || size > maxScannedManifest {
 			continue
 		}
-		n, err := s.Resolve(ocispec.Descriptor{Digest: d, Size: size})
-		if err != nil || n.Manifest == nil || n.Manifest.Config.Digest != cfg {
+		raw, err := readAll(r, size, maxScannedManifest, d.String())
+		if err != nil {
 			continue
 		}
-		mt := n.Manifest.MediaType
+		if _, isManifest := sniffKind(raw); !isManifest {
+			continue
+		}
+		var m ocispec.Manifest
+		if json.Unmarshal(raw, &m) != nil || m.Config.Digest == "" {
+			continue
+		}
+		if _, ok := out[m.Config.Digest]; ok || verify(d, raw) != nil {
+			continue
+		}
+		mt := m.MediaType
 		if mt == "" {
 			mt = ocispec.MediaTypeImageManifest
 		}
-		return ocispec.Descriptor{MediaType: mt, Digest: d, Size: size}, true
+		out[m.Config.Digest] = ocispec.Descriptor{MediaType: mt, Digest: d, Size: size}
 	}
-	return ocispec.Descriptor{}, false
+	return out
 }

@@ -50,6 +50,16 @@ type Options struct {
 	// A descriptor's size bounds only the compressed bytes: this is what
 	// stops a tiny gzip from expanding to terabytes.
 	MaxExpansion int64
+	// Strict makes a malformed index.json or manifest.json fail the open
+	// (ErrInvalid) even when the source holds the other one to serve from
+	// (a Docker 25+ save), instead of being warned about and served around.
+	// It is for a caller that keeps its last good view of a source that
+	// changes on disk (a live mount reopening it): a peer rewriting
+	// index.json in place leaves it truncated for a moment, and such a
+	// caller would rather get ErrInvalid, and keep what it had, than swap
+	// to a view served around the damaged file, short of what that file
+	// lists, until the next change.
+	Strict bool
 }
 
 // Defaults of the limits of Options.
@@ -111,6 +121,9 @@ type Source struct {
 	// layerDigests memoizes the digests of docker save layer files, by
 	// store identity, while manifest.json is read.
 	layerDigests map[string]digest.Digest
+	// manifestScans counts the scans of the blobs for manifests by config
+	// (see manifestFinder), for tests: one per open at most.
+	manifestScans int
 
 	mu     sync.Mutex
 	blobs  map[digest.Digest][]byte // parsed JSON blobs, by digest
@@ -120,10 +133,10 @@ type Source struct {
 
 // Open detects what path holds, by content, and opens it. Of a source that
 // holds both index.json and manifest.json (a Docker 25+ save), one being
-// malformed is warned about and served around from the other; Verify
-// reports it.
+// malformed is warned about and served around from the other, and Verify
+// reports it; unless o.Strict, under which it is an ErrInvalid error.
 func Open(ctx context.Context, path string, o Options) (*Source, error) {
-	s, err := openPath(ctx, path, o, true)
+	s, err := openPath(ctx, path, o)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -132,14 +145,15 @@ func Open(ctx context.Context, path string, o Options) (*Source, error) {
 
 // OpenReaderAt opens an archive (any of the tarball sources, compressed or
 // not) held in the size bytes of r; name is its Path, for messages. Nothing
-// is cached. Every read stays within the size bytes.
+// is cached. Every read stays within the size bytes. A malformed
+// index.json or manifest.json is handled as Open does.
 func OpenReaderAt(ctx context.Context, r io.ReaderAt, size int64, name string, o Options) (*Source, error) {
 	o.CacheDir = ""
 	s := newSource(name, o)
 	if err := s.openArchive(ctx, r, size, ""); err != nil {
 		return nil, fmt.Errorf("open %s: %w", name, err)
 	}
-	if err := s.openShape(ctx, true); err != nil {
+	if err := s.openShape(ctx); err != nil {
 		return nil, fmt.Errorf("open %s: %w", name, err)
 	}
 	return s, nil
@@ -178,12 +192,14 @@ func (s *Source) openArchive(ctx context.Context, r io.ReaderAt, size int64, key
 // manifest.json is an error (ErrInvalid, which openFresh waits out), never
 // served around, so that no write builds on what a damaged file hid.
 func open(ctx context.Context, path string, o Options) (*Source, error) {
-	return openPath(ctx, path, o, false)
+	o.Strict = true
+	return openPath(ctx, path, o)
 }
 
-// openPath opens path; lenient lets one malformed file of a source that
-// holds both index.json and manifest.json be served around (see openShape).
-func openPath(ctx context.Context, path string, o Options, lenient bool) (*Source, error) {
+// openPath opens path; unless o.Strict, one malformed file of a source
+// that holds both index.json and manifest.json is served around (see
+// openShape).
+func openPath(ctx context.Context, path string, o Options) (*Source, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, err
@@ -202,7 +218,7 @@ func openPath(ctx context.Context, path string, o Options, lenient bool) (*Sourc
 			return nil, err
 		}
 	}
-	return s, s.openShape(ctx, lenient)
+	return s, s.openShape(ctx)
 }
 
 // brokenFile is a top-level file open found malformed and served around.
@@ -215,12 +231,22 @@ type brokenFile struct {
 // openShape reads the top-level files and tells the kind of source.
 //
 // A Docker 25+ save holds both index.json and manifest.json, each enough
-// to serve the images from. When lenient, one of them being malformed is
-// warned about, recorded for Verify, and served around from the other:
-// without manifest.json, index.json alone (no RepoTags refs); without
-// index.json, manifest.json as a legacy save is read, index.json being
-// synthesised from it. Both malformed, or the only one there, is an error.
-func (s *Source) openShape(ctx context.Context, lenient bool) error {
+// to serve the images from. Unless s.opts.Strict, one of them being
+// malformed is warned about, recorded for Verify, and served around from
+// the other:
+//   - manifest.json malformed: served from index.json alone (no RepoTags
+//     refs); manifest.json itself is served as found, the tree being an
+//     OCI layout without it.
+//   - index.json malformed: manifest.json is read as a legacy save is, and
+//     the index.json served is synthesised from it, not the damaged bytes:
+//     index.json is what makes the tree an OCI layout, and peers reading
+//     the mount as one (skopeo, umoci) must find one that parses and lists
+//     the images served. The damage is in the warning and in Verify, and
+//     the archive itself still holds the bytes as found.
+//
+// Both malformed, or the only one there malformed, is an ErrInvalid error.
+func (s *Source) openShape(ctx context.Context) error {
+	lenient := !s.opts.Strict
 	for _, name := range []string{"oci-layout", "index.json", "manifest.json", "repositories"} {
 		if !s.st.has(name) {
 			continue
