@@ -8,15 +8,16 @@ import (
 
 // onePassChunk is how much of the archive onePass reads at a time: large
 // enough that the syscalls vanish beside the hashing, small enough to stay
-// in the CPU's caches between the read and the hash.
-const onePassChunk = 1 << 20
+// in the CPU's caches between the read and the hash. A variable so the
+// fuzzer can put chunk boundaries inside small inputs.
+var onePassChunk = 1 << 20
 
 // onePassRing is how many chunks may be read ahead of the hash.
 const onePassRing = 4
 
-// chunkPool recycles full-size chunk buffers across passes: a cold mount
-// indexes every layer at once.
-var chunkPool = sync.Pool{New: func() any { return new([onePassChunk]byte) }}
+// chunkPool recycles full-size chunk buffers (*[]byte) across passes: a
+// cold mount indexes every layer at once.
+var chunkPool sync.Pool
 
 // onePass serves Build from a stream that must be consumed whole and in
 // order to check its digest (an uncompressed layer). It reads the stream in
@@ -74,10 +75,10 @@ func (c *onePass) next() error {
 	slot := c.chunks % onePassRing
 	if c.chunks >= onePassRing {
 		<-c.hashed // the chunk that last used this slot is hashed
-	} else if c.size < onePassChunk {
+	} else if c.size < int64(onePassChunk) {
 		c.ring[slot] = make([]byte, c.size) // the whole of a small layer
 	} else {
-		c.ring[slot] = chunkPool.Get().(*[onePassChunk]byte)[:]
+		c.ring[slot] = getChunk()
 	}
 	buf := c.ring[slot][:min(int64(len(c.ring[slot])), c.size-start)]
 	if _, err := io.ReadFull(c.src, buf); err != nil {
@@ -90,6 +91,14 @@ func (c *onePass) next() error {
 	c.chunks++
 	c.toHash <- buf
 	return nil
+}
+
+// getChunk returns a buffer of onePassChunk bytes.
+func getChunk() []byte {
+	if b, ok := chunkPool.Get().(*[]byte); ok && len(*b) == onePassChunk {
+		return *b
+	}
+	return make([]byte, onePassChunk)
 }
 
 // noEOF is err, with a clean end of stream made an unexpected one.
@@ -152,7 +161,8 @@ func (c *onePass) stop() {
 	<-c.done
 	for i, b := range c.ring {
 		if cap(b) == onePassChunk {
-			chunkPool.Put((*[onePassChunk]byte)(b[:onePassChunk]))
+			b = b[:onePassChunk]
+			chunkPool.Put(&b)
 		}
 		c.ring[i] = nil
 	}
