@@ -48,7 +48,7 @@ func (s *Source) openLayer(ctx context.Context, desc ocispec.Descriptor) (*tarin
 	}
 	if check {
 		if !a.Verified {
-			if err := verifyReader(desc.Digest, io.NewSectionReader(r, 0, size)); err != nil {
+			if err := verifyReader(desc.Digest, io.NewSectionReader(r, 0, size), size); err != nil {
 				return nil, fmt.Errorf("layer %s: %w", desc.Digest, err)
 			}
 		}
@@ -80,10 +80,11 @@ func (s *Source) stampKey(d digest.Digest) string {
 	return "verified-" + fileKey(p, st)
 }
 
-func verifyReader(d digest.Digest, r io.Reader) error {
+func verifyReader(d digest.Digest, r io.Reader, size int64) error {
 	v := d.Verifier()
-	// A large buffer: from a SectionReader, every Read is a pread.
-	if _, err := io.CopyBuffer(v, r, make([]byte, 1<<20)); err != nil {
+	// A large buffer, as from a SectionReader every Read is a pread; no
+	// larger than the blob, as thousands of small layers may be checked.
+	if _, err := io.CopyBuffer(v, r, make([]byte, max(min(size, 1<<20), 512))); err != nil {
 		return err
 	}
 	if !v.Verified() {

@@ -91,6 +91,10 @@ func mountTree(c *cli.Context, source string) (lfs.Dir, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A reopen that meets a file another tool is rewriting in place must
+	// fail, so the tree keeps its last good view, rather than serve one
+	// made around the damage (layout.Options.Strict).
+	o.Strict = true
 	reopen := func(ctx context.Context) (*layout.Source, error) {
 		return layout.Open(ctx, source, o)
 	}
