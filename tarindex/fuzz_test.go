@@ -164,7 +164,7 @@ func checkOnePass(t *testing.T, ctx context.Context, b []byte, want *tarindex.In
 	// Chunks of an odd size, so that headers, seeks and the end of the
 	// archive fall across chunk boundaries.
 	defer tarindex.SetOnePassChunk(519)()
-	v := &sumVerifier{h: sha256.New(), want: sha256.Sum256(b)}
+	v := tarindex.NewSumCheck(sha256.Sum256(b))
 	a, err := tarindex.Open(tarindex.WithLimit(ctx, fuzzLimit), bytes.NewReader(b), int64(len(b)), "", tarindex.Options{Verify: v})
 	if (err == nil) != (wantErr == nil) {
 		t.Fatalf("one-pass Open: %v; header pass: %v", err, wantErr)

@@ -8,7 +8,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"reflect"
 	"runtime"
@@ -18,15 +17,6 @@ import (
 
 	"github.com/layoutfs/layoutfs/tarindex"
 )
-
-// sumVerifier checks a stream against a sha256 sum, like go-digest's.
-type sumVerifier struct {
-	h    hash.Hash
-	want [32]byte
-}
-
-func (v *sumVerifier) Write(p []byte) (int, error) { return v.h.Write(p) }
-func (v *sumVerifier) Verified() bool              { return bytes.Equal(v.h.Sum(nil), v.want[:]) }
 
 // TestOpenVerifiesCompressedPass: a gzip layer is checked against its
 // digest during the pass that indexes it; a wrong digest fails the open.
@@ -43,12 +33,12 @@ func TestOpenVerifiesCompressedPass(t *testing.T) {
 	gz.Write(make([]byte, 64)) // padding after the member is hashed too
 	blob := gz.Bytes()
 
-	good := &sumVerifier{h: sha256.New(), want: sha256.Sum256(blob)}
+	good := tarindex.NewSumCheck(sha256.Sum256(blob))
 	a, err := tarindex.Open(context.Background(), bytes.NewReader(blob), int64(len(blob)), "k1", tarindex.Options{Verify: good})
 	if err != nil || len(a.Entries) != 1 {
 		t.Fatalf("open with the right digest: %v", err)
 	}
-	bad := &sumVerifier{h: sha256.New(), want: sha256.Sum256([]byte("something else"))}
+	bad := tarindex.NewSumCheck(sha256.Sum256([]byte("something else")))
 	if _, err := tarindex.Open(context.Background(), bytes.NewReader(blob), int64(len(blob)), "k2", tarindex.Options{Verify: bad}); !errors.Is(err, tarindex.ErrMismatch) {
 		t.Fatalf("open with a wrong digest: %v, want ErrMismatch", err)
 	}
@@ -67,7 +57,7 @@ func TestOpenVerifiesPlainPass(t *testing.T) {
 	blob := append(writeTar(t, tar.FormatPAX, true, files...), make([]byte, 3000)...)
 	want := build(t, blob)
 
-	good := &sumVerifier{h: sha256.New(), want: sha256.Sum256(blob)}
+	good := tarindex.NewSumCheck(sha256.Sum256(blob))
 	a, err := tarindex.Open(context.Background(), bytes.NewReader(blob), int64(len(blob)), "k1", tarindex.Options{Verify: good})
 	if err != nil {
 		t.Fatalf("open with the right digest: %v", err)
@@ -89,7 +79,7 @@ func TestOpenVerifiesPlainPass(t *testing.T) {
 	bad[len(bad)-1] = 1
 	before := runtime.NumGoroutine()
 	for i := range 5 {
-		v := &sumVerifier{h: sha256.New(), want: sha256.Sum256(blob)}
+		v := tarindex.NewSumCheck(sha256.Sum256(blob))
 		if _, err := tarindex.Open(context.Background(), bytes.NewReader(bad), int64(len(bad)), fmt.Sprint("bad", i), tarindex.Options{Verify: v}); !errors.Is(err, tarindex.ErrMismatch) {
 			t.Fatalf("open with a changed byte: %v, want ErrMismatch", err)
 		}
@@ -103,7 +93,7 @@ func TestOpenVerifiesPlainPass(t *testing.T) {
 	// The stream is shorter than the size it was opened with (a file
 	// truncated under it): a truncated archive, not a clean end and then a
 	// digest mismatch.
-	v := &sumVerifier{h: sha256.New(), want: sha256.Sum256(blob)}
+	v := tarindex.NewSumCheck(sha256.Sum256(blob))
 	if _, err := tarindex.Open(context.Background(), bytes.NewReader(blob), int64(len(blob))+4096, "short", tarindex.Options{Verify: v}); errors.Is(err, tarindex.ErrMismatch) || !(errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, tarindex.ErrHeader)) {
 		t.Errorf("a stream 4096 bytes short of its size: %v, want a truncated archive", err)
 	}
