@@ -228,7 +228,17 @@ func (o Options) openGzip(ctx context.Context, r io.ReaderAt, size int64, key st
 		return nil, err
 	}
 	verified := o.Verify != nil
-	o.stored(ix, o.Cache.storeBinary("zran", key, zp))
+	// Stored, then read back from what was stored: the windows stay
+	// compressed in memory, as a warm open keeps them.
+	if b, err := zp.MarshalBinary(); err == nil {
+		o.stored(ix, o.Cache.storeBytes("zran", key, b))
+		var packed zran.Index
+		if packed.UnmarshalBinary(b) == nil {
+			zp = &packed
+		}
+	} else {
+		o.stored(ix, err)
+	}
 	o.stored(ix, o.Cache.StoreIndex(key, ix))
 	return &Archive{Index: ix, Data: zran.NewReader(zp, r, zran.ReaderOptions{Cache: spanCache}), Verified: verified}, nil
 }

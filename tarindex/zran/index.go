@@ -23,11 +23,26 @@ type Options struct {
 // In-1 when Bits > 0, namely the Bits most significant bits of that byte,
 // and otherwise it is the lowest bit of byte In. Equivalently the block
 // starts at bit 8*In - Bits of the compressed stream.
+//
+// An index read back from its serialized form keeps each window compressed
+// as stored (Window nil) and inflates it only when a read restarts there:
+// loading costs no inflating, and memory holds what the windows compress to.
 type Checkpoint struct {
 	In     int64  // compressed offset just past the byte holding the block's first bit, or of that byte when Bits is 0
 	Bits   uint8  // number of high bits of byte In-1 that belong to the block (0-7)
 	Out    int64  // uncompressed offset of the block's first byte
 	Window []byte // up to 32 KiB of uncompressed data before Out within the same member; empty at a member start
+
+	packed    []byte // the window, raw deflate, when Window is nil
+	packedLen int    // the window's length once inflated
+}
+
+// windowLen is the length of the checkpoint's window, packed or not.
+func (c *Checkpoint) windowLen() int {
+	if c.Window != nil {
+		return len(c.Window)
+	}
+	return c.packedLen
 }
 
 // bitOffset is the offset of the checkpoint's first bit in the compressed

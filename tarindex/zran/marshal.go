@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"sync"
 )
 
 // Serialized index layout, all integers unsigned varints unless noted:
@@ -59,9 +60,14 @@ func (ix *Index) encode() ([]byte, error) {
 		putUvarint(uint64(c.Out - prevOut))
 		buf.WriteByte(c.Bits)
 		prevIn, prevOut = c.In, c.Out
-		putUvarint(uint64(len(c.Window)))
-		if len(c.Window) == 0 {
+		putUvarint(uint64(c.windowLen()))
+		if c.windowLen() == 0 {
 			putUvarint(0)
+			continue
+		}
+		if c.Window == nil { // packed already
+			putUvarint(uint64(len(c.packed)))
+			buf.Write(c.packed)
 			continue
 		}
 		win.Reset()
@@ -103,8 +109,11 @@ func (ix *Index) UnmarshalBinary(data []byte) error {
 		return bad("bad header")
 	}
 	out.Checkpoints = make([]Checkpoint, n)
+	// The windows stay compressed, in one copy of their bytes (the data
+	// is not ours to keep): they are inflated when a read restarts at
+	// them (Checkpoint.inflateWindow).
+	packed := make([]byte, 0, len(p.b))
 	var in, off int64
-	fr := flate.NewReader(nil)
 	for i := range out.Checkpoints {
 		c := &out.Checkpoints[i]
 		in += p.int64()
@@ -112,20 +121,14 @@ func (ix *Index) UnmarshalBinary(data []byte) error {
 		c.In, c.Out, c.Bits = in, off, p.byte()
 		wlen, clen := p.uvarint(), p.uvarint()
 		comp := p.bytes(clen)
-		if p.err != nil || in < 0 || off < 0 || wlen > windowSize {
+		if p.err != nil || in < 0 || off < 0 || wlen > windowSize || (wlen > 0) != (clen > 0) {
 			return bad(fmt.Sprintf("checkpoint %d malformed", i))
 		}
 		if wlen == 0 {
 			continue
 		}
-		c.Window = make([]byte, wlen)
-		fr.(flate.Resetter).Reset(bytes.NewReader(comp), nil)
-		if _, err := io.ReadFull(fr, c.Window); err != nil {
-			return bad(fmt.Sprintf("checkpoint %d window: %v", i, err))
-		}
-		if _, err := fr.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
-			return bad(fmt.Sprintf("checkpoint %d window longer than declared", i))
-		}
+		packed = append(packed, comp...)
+		c.packed, c.packedLen = packed[len(packed)-len(comp):len(packed):len(packed)], int(wlen)
 	}
 	if len(p.b) != 0 {
 		return bad("trailing bytes")
@@ -186,4 +189,26 @@ func (p *parser) bytes(n uint64) []byte {
 	v := p.b[:n]
 	p.b = p.b[n:]
 	return v
+}
+
+// windowReaders recycles the inflaters of packed windows.
+var windowReaders = sync.Pool{New: func() any { return flate.NewReader(nil) }}
+
+// inflateWindow writes the checkpoint's window at the start of dst and
+// returns its length. A packed window that does not inflate to the length
+// recorded is an error (ErrIndex): the index does not describe the stream.
+func (c *Checkpoint) inflateWindow(dst []byte) (int, error) {
+	if c.Window != nil || c.packedLen == 0 {
+		return copy(dst, c.Window), nil
+	}
+	fr := windowReaders.Get().(io.ReadCloser)
+	defer windowReaders.Put(fr)
+	fr.(flate.Resetter).Reset(bytes.NewReader(c.packed), nil)
+	if _, err := io.ReadFull(fr, dst[:c.packedLen]); err != nil {
+		return 0, fmt.Errorf("%w: checkpoint window: %v", ErrIndex, err)
+	}
+	if n, err := fr.Read(make([]byte, 1)); n != 0 || !errors.Is(err, io.EOF) {
+		return 0, fmt.Errorf("%w: checkpoint window longer than recorded", ErrIndex)
+	}
+	return c.packedLen, nil
 }

@@ -61,7 +61,7 @@ func (r *Reader) spanCost(i int) int64 {
 // spanBufSize is the length of the buffer of a cursor over span i.
 func (r *Reader) spanBufSize(i int) int {
 	c := &r.ix.Checkpoints[i]
-	return int(min(int64(len(c.Window))+r.ix.spanEnd(i)-c.Out, maxSpanBuf) + outSlack)
+	return int(min(int64(c.windowLen())+r.ix.spanEnd(i)-c.Out, maxSpanBuf) + outSlack)
 }
 
 // ReaderAt returns a Reader with default options over the compressed stream
@@ -193,7 +193,11 @@ func (c *spanCursor) restart(r *Reader) error {
 		c.buf = getBuf(size)
 	}
 	c.buf = c.buf[:size]
-	c.o = copy(c.buf, cp.Window)
+	o, err := cp.inflateWindow(c.buf)
+	if err != nil {
+		return err
+	}
+	c.o = o
 	c.bufOut = cp.Out - int64(c.o)
 	c.done = false
 

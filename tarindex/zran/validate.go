@@ -30,8 +30,8 @@ func (ix *Index) validate() error {
 			return bad("checkpoint %d: uncompressed offset %d out of order", i, c.Out)
 		case c.bitOffset() <= prevBit:
 			return bad("checkpoint %d: compressed offset out of order", i)
-		case len(c.Window) > windowSize || int64(len(c.Window)) > c.Out:
-			return bad("checkpoint %d: window of %d bytes", i, len(c.Window))
+		case c.windowLen() > windowSize || int64(c.windowLen()) > c.Out:
+			return bad("checkpoint %d: window of %d bytes", i, c.windowLen())
 		}
 		prevBit, prevOut = c.bitOffset(), c.Out
 	}
