@@ -22,11 +22,7 @@ FUZZTIME ?= 15s
 FUZZ_TARGETS := ./tarindex:FuzzBuild ./tarindex:FuzzTOC ./tarindex/zran:FuzzInflate ./tarindex/zran:FuzzBuild \
 	./tarindex/zstdframes:FuzzBuild ./layout:FuzzOpenLayout ./fs:FuzzTree
 fuzz:
-	@set -e; for t in $(FUZZ_TARGETS); do \
-		pkg=$${t%%:*}; name=$${t#*:}; \
-		echo "fuzz $$pkg $$name for $(FUZZTIME)"; \
-		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
-	done
+	GO=$(GO) ./scripts/fuzz.sh $(FUZZTIME) $(FUZZ_TARGETS)
 
 vet:
 	$(GO) vet ./...
