@@ -151,18 +151,7 @@ func TestDocker25BadManifestJSON(t *testing.T) {
 		{"containerd index", "B-orasgo-hello-world-containerd-export.tar", nil, []string{"latest"}, 2},
 	} {
 		t.Run(tc.label, func(t *testing.T) {
-			bad := truncated(t, tc.name, "manifest.json")
-			repl := map[string][]byte{"manifest.json": bad}
-			for k, v := range tc.repl {
-				repl[k] = v
-			}
-			s, w := openPath(t, rewriteFixture(t, tc.name, repl))
-			if s.Kind != layout.KindDockerSave {
-				t.Errorf("kind %v", s.Kind)
-			}
-			if got := refNames(s); !reflect.DeepEqual(got, tc.refs) {
-				t.Errorf("refs %q, want %q", got, tc.refs)
-			}
+			s, w, bad := openDamaged(t, tc.name, "manifest.json", tc.repl, tc.refs)
 			if got := len(s.Manifests()); got != tc.images {
 				t.Errorf("%d manifests, want %d", got, tc.images)
 			}
@@ -179,6 +168,26 @@ func TestDocker25BadManifestJSON(t *testing.T) {
 			wantDamageReported(t, s, w, "manifest.json")
 		})
 	}
+}
+
+// openDamaged opens the fixture name rewritten with its member truncated
+// (and the members of extra replaced), as a Docker 25+ save whose refs are
+// refs; bad is the truncated member as written.
+func openDamaged(t *testing.T, name, member string, extra map[string][]byte, refs []string) (s *layout.Source, w *warnings, bad []byte) {
+	t.Helper()
+	bad = truncated(t, name, member)
+	repl := map[string][]byte{member: bad}
+	for k, v := range extra {
+		repl[k] = v
+	}
+	s, w = openPath(t, rewriteFixture(t, name, repl))
+	if s.Kind != layout.KindDockerSave {
+		t.Errorf("kind %v", s.Kind)
+	}
+	if got := refNames(s); !reflect.DeepEqual(got, refs) {
+		t.Errorf("refs %q, want %q", got, refs)
+	}
+	return s, w, bad
 }
 
 // TestDocker25BadIndexJSON: a Docker 25+ save whose index.json is
@@ -201,17 +210,7 @@ func TestDocker25BadIndexJSON(t *testing.T) {
 		{"containerd index", "B-orasgo-hello-world-containerd-export.tar", nil, []string{"hello-world:latest"}, "sha256:f54a58bc1aac5ea1a25d796ae155dc228b3f0e11d046ae276b39c4bf2f13d8c4"},
 	} {
 		t.Run(tc.label, func(t *testing.T) {
-			repl := map[string][]byte{"index.json": truncated(t, tc.name, "index.json")}
-			for k, v := range tc.repl {
-				repl[k] = v
-			}
-			s, w := openPath(t, rewriteFixture(t, tc.name, repl))
-			if s.Kind != layout.KindDockerSave {
-				t.Errorf("kind %v", s.Kind)
-			}
-			if got := refNames(s); !reflect.DeepEqual(got, tc.refs) {
-				t.Errorf("refs %q, want %q", got, tc.refs)
-			}
+			s, w, _ := openDamaged(t, tc.name, "index.json", tc.repl, tc.refs)
 			// index.json as served is synthesised from manifest.json, and
 			// parses; oci-layout is the save's own.
 			var idx ocispec.Index
