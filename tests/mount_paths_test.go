@@ -298,15 +298,22 @@ func mntWantLogged(t *testing.T, mnt, logFile, bad string) {
 	if _, err := os.ReadFile(filepath.Join(mnt, "blobs/sha256", bad)); !errors.Is(err, syscall.EIO) {
 		t.Fatalf("bad blob: %v, want EIO", err)
 	}
+	mntWaitLogged(t, logFile, bad, "the blob that failed")
+}
+
+// mntWaitLogged waits up to 5 s for the daemon's log to hold want (what
+// says it), and fails the test when it does not.
+func mntWaitLogged(t *testing.T, logFile, want, what string) bool {
+	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		b, _ := os.ReadFile(logFile)
-		if bytes.Contains(b, []byte(bad)) {
-			return
+		if bytes.Contains(b, []byte(want)) {
+			return true
 		}
 		if time.Now().After(deadline) {
-			t.Errorf("log %s does not name the blob that failed:\n%s", logFile, b)
-			return
+			t.Errorf("log %s does not name %s (%q):\n%s", logFile, what, want, b)
+			return false
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -331,12 +338,8 @@ func TestMountLayerLimit(t *testing.T) {
 	if _, err := os.ReadDir(filepath.Join(mnt, image, "layers/01")); err != nil {
 		t.Errorf("a small layer under the limit: %v", err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for b, _ := os.ReadFile(logFile); !bytes.Contains(b, []byte("expands past the limit")); b, _ = os.ReadFile(logFile) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the daemon's log does not say the layer is past the limit:\n%s", b)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if !mntWaitLogged(t, logFile, "expands past the limit", "the layer past the limit") {
+		t.FailNow()
 	}
 
 	if r := mntRun(t, "ls", "--cache-dir", t.TempDir(), "--max-layer-size", "64M", src, "/"); r.code != 0 {
