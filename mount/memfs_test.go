@@ -1,6 +1,7 @@
 package mount_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -48,14 +49,7 @@ type memFile struct {
 }
 
 func (f *memFile) ReadAt(p []byte, off int64) (int, error) {
-	if off >= int64(len(f.data)) {
-		return 0, io.EOF
-	}
-	n := copy(p, f.data[off:])
-	if n < len(p) {
-		return n, io.EOF
-	}
-	return n, nil
+	return bytes.NewReader(f.data).ReadAt(p, off)
 }
 
 func (f *memFile) Xattrs() map[string]string { return f.xattrs }

@@ -122,14 +122,7 @@ func (f memTestFile) Attr() lfs.Attr {
 }
 
 func (f memTestFile) ReadAt(p []byte, off int64) (int, error) {
-	if off >= int64(len(f.data)) {
-		return 0, io.EOF
-	}
-	n := copy(p, f.data[off:])
-	if n < len(p) {
-		return n, io.EOF
-	}
-	return n, nil
+	return bytes.NewReader(f.data).ReadAt(p, off)
 }
 
 type memTestDir struct {
