@@ -23,7 +23,8 @@
 //	GO           the go command, for the scaling section's go test
 //
 // `bench gen` only generates the image; `bench scale` only measures the
-// scaling section and replaces it in BENCH_OUT (make bench-scale).
+// scaling section and replaces it in BENCH_OUT (make bench-scale);
+// `bench floor-list` and `bench floorfs` are the FUSE floor (floor.go).
 package main
 
 import (
@@ -90,6 +91,14 @@ func main() {
 	}
 	if len(os.Args) > 1 && os.Args[1] == "scale" {
 		scaleOnly(c)
+		return
+	}
+	if len(os.Args) == 4 && os.Args[1] == "floor-list" {
+		floorList(os.Args[2], os.Args[3])
+		return
+	}
+	if len(os.Args) == 4 && os.Args[1] == "floorfs" {
+		serveFloor(os.Args[2], os.Args[3])
 		return
 	}
 	run(c)
@@ -160,6 +169,30 @@ func timed(line string) time.Duration {
 		panic(fmt.Sprintf("%s: %v: %s", line, err, out))
 	}
 	return time.Since(t)
+}
+
+// timedCPU runs a shell command line and returns its output, how long it
+// took and the CPU time (user + system) its processes used.
+func timedCPU(line string) (string, time.Duration, time.Duration) {
+	t := time.Now()
+	cmd := exec.Command("sh", "-c", line)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		panic(fmt.Sprintf("%s: %v", line, err))
+	}
+	wall := time.Since(t)
+	return strings.TrimSpace(string(out)), wall, cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+}
+
+// warm reads files (and every file under directories) so that they are in
+// the page cache when a run starts. On machines that page out memory idle
+// for a while (DAMON, see machine), "page cache warm" holds only if made
+// so right before each run.
+func warm(paths ...string) {
+	for _, p := range paths {
+		timed("find " + p + " -type f -exec cat {} + >/dev/null")
+	}
 }
 
 func output(line string) string {

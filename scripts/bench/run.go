@@ -17,6 +17,10 @@ const (
 	rowCold  = "mount → first stat, cold cache dir (s)"
 	rowWarm  = "mount → first stat, warm cache dir (s)"
 	rowFind  = "find rootfs | wc -l (s)"
+	// The CPU time of find itself (user + system, from its rusage): on a
+	// FUSE mount mostly the kernel setting up an inode and a dentry for
+	// each entry of each READDIRPLUS reply, in find's own context.
+	rowFindCPU = "find rootfs | wc -l: CPU time of find itself, user + sys (s)"
 	rowCat   = "cat 1,000 random small files (s)"
 	rowSeq   = "sequential read of a large file (s)"
 	rowRand  = "2,000 × 4 KiB random reads of it (s)"
@@ -35,13 +39,14 @@ const (
 	rowSeq2     = "sequential read of a large file, again (s)"
 )
 
-var rows = []string{rowCold, rowWarm, rowFind, rowFind2, rowFindCold, rowCat, rowCat2, rowSeq, rowSeq2, rowRand, rowCp, rowRSS0, rowRSS, rowCount}
+var rows = []string{rowCold, rowWarm, rowFind, rowFindCPU, rowFind2, rowFindCold, rowCat, rowCat2, rowSeq, rowSeq2, rowRand, rowCp, rowRSS0, rowRSS, rowCount}
 
 // Columns.
 const (
 	colDocker = "layoutfs docker-save"
 	colGzip   = "layoutfs oci-archive gz"
 	colDir    = "layoutfs OCI dir"
+	colFloor  = "FUSE floor (no-op server)"
 	colTar    = "tar -x (+layers)"
 	colTarGz  = "tar -x gz"
 	colUmoci  = "umoci unpack"
@@ -49,7 +54,7 @@ const (
 	colDD     = "dd from archive"
 )
 
-var cols = []string{colDocker, colGzip, colDir, colTar, colTarGz, colUmoci, colAM, colDD}
+var cols = []string{colDocker, colGzip, colDir, colFloor, colTar, colTarGz, colUmoci, colAM, colDD}
 
 type results map[string]map[string][]float64
 
@@ -102,6 +107,7 @@ func run(c config) {
 		root := filepath.Join(mnt, s.rootfs)
 		probe := filepath.Join(root, g.CatList[0])
 		mountOnce := func() time.Duration {
+			warm(s.path)
 			t := time.Now()
 			sh(c.bin, "mount", "--cache-dir", cache, s.path, mnt)
 			waitStat(probe, time.Minute)
@@ -136,9 +142,12 @@ func run(c config) {
 		}
 	}
 
+	floor(c, res, mnt, cat, g)
+
 	// dd: the same bytes straight from the docker save, where they lie.
 	off := locate(filepath.Join(c.dir, "save.tar"), large)
 	for range c.runs {
+		warm(filepath.Join(c.dir, "save.tar"))
 		res.addDur(rowSeq, colDD, timed(fmt.Sprintf("dd if=%s of=/dev/null bs=1M iflag=skip_bytes,count_bytes skip=%d count=%d status=none", filepath.Join(c.dir, "save.tar"), off, g.LargeLen)))
 		res.addDur(rowRand, colDD, randRead(filepath.Join(c.dir, "save.tar"), off, g.LargeLen, 2000))
 		res.addDur(rowSeq2, colDD, timed(fmt.Sprintf("dd if=%s of=/dev/null bs=1M iflag=skip_bytes,count_bytes skip=%d count=%d status=none", filepath.Join(c.dir, "save.tar"), off, g.LargeLen)))
@@ -172,9 +181,11 @@ func run(c config) {
 		res.addDur(rowCold, colTar, timeExtract(filepath.Join(c.dir, "save.tar"), x, ""))
 	}
 	for range c.runs {
+		warm(filepath.Join(x, "rootfs"))
 		measureTree(c, res, colTar, filepath.Join(x, "rootfs"), cat, g)
 	}
 	for range c.runs {
+		warm(filepath.Join(x, "rootfs"))
 		measureAgain(res, colTar, filepath.Join(x, "rootfs"), cat, g)
 	}
 	// The extracted tree's find in a fresh mount's state: dentries and
@@ -215,6 +226,7 @@ func run(c config) {
 		layer0 := filepath.Join(c.dir, "oci", "blobs", "sha256", strings.TrimPrefix(g.Layers[0], "sha256:"))
 		probe := filepath.Join(mnt, g.CatList[0])
 		for range c.slow {
+			warm(layer0)
 			t := time.Now()
 			sh("archivemount", "-o", "ro,readonly", layer0, mnt)
 			waitStat(probe, time.Minute)
@@ -279,6 +291,28 @@ func layerFiles(dir string) []string {
 	return out
 }
 
+// floor measures the FUSE floor (floor.go): the docker save's merged rootfs
+// recorded from a layoutfs mount, then served from memory by a no-op
+// server on a fresh mount each run.
+func floor(c config, res results, mnt, cat string, g genResult) {
+	logf("%s", colFloor)
+	root := filepath.Join(mnt, "tags/docker.io/library/bench:latest/linux_amd64/rootfs")
+	warm(filepath.Join(c.dir, "save.tar"))
+	sh(c.bin, "mount", "--cache-dir", filepath.Join(c.dir, "cache-"+strings.ReplaceAll(colDocker, " ", "_")), filepath.Join(c.dir, "save.tar"), mnt)
+	list := filepath.Join(c.dir, "floor.gob")
+	floorList(root, list)
+	unmount(mnt)
+	fmnt := filepath.Join(c.dir, "mnt-floor")
+	must(os.MkdirAll(fmnt, 0o755))
+	unmount(fmnt)
+	for range c.runs {
+		srv := startFloor(list, fmnt, filepath.Join(fmnt, g.CatList[0]))
+		measureTree(c, res, colFloor, fmnt, cat, g)
+		measureAgain(res, colFloor, fmnt, cat, g)
+		stopFloor(srv, fmnt)
+	}
+}
+
 // measureTree runs the reading operations on a tree (a mount's rootfs or
 // an extracted one).
 func measureTree(c config, res results, col, root, cat string, g genResult) {
@@ -303,9 +337,9 @@ func measureTreeCp(c config, res results, col, root, cat string, g genResult, cp
 		list.WriteString(filepath.Join(root, p) + "\n")
 	}
 	must(os.WriteFile(cat, []byte(list.String()), 0o644))
-	t := time.Now()
-	n := output("find " + root + " | wc -l")
-	res.addDur(rowFind, col, time.Since(t))
+	n, wall, cpu := timedCPU("find " + root + " | wc -l")
+	res.addDur(rowFind, col, wall)
+	res.addDur(rowFindCPU, col, cpu)
 	cnt, _ := strconv.Atoi(n)
 	res.add(rowCount, col, float64(cnt))
 	res.addDur(rowCat, col, timed("xargs -d '\\n' -a "+cat+" cat >/dev/null"))
@@ -425,8 +459,25 @@ func report(c config, g genResult, res results, scale string) {
 		}
 		b.WriteString(line + "\n")
 	}
+	if med(rowFind, colFloor) > 0 {
+		b.WriteString("\nThe FUSE floor (the same tree served from memory through layoutfs's FUSE layer, same settings, by a server that does no work; scripts/bench/floor.go) against the same targets:\n\n")
+		for _, r := range []struct {
+			what, row string
+			limit     float64
+		}{{"find", rowFind, 1.5}, {"1,000 cats", rowCat, 2}} {
+			if f, l, x := med(r.row, colFloor), lfs(r.row), med(r.row, colTar); f > 0 && l > 0 && x > 0 {
+				fmt.Fprintf(&b, "- %s: the floor %.3g s, %.1fx the extracted tree (target %gx); layoutfs %.3g s, %.2fx the floor\n", r.what, f, f/x, r.limit, l, l/f)
+			}
+		}
+		if f, l, x := med(rowFindCPU, colFloor), lfs(rowFindCPU), med(rowFindCPU, colTar); f > 0 && x > 0 {
+			fmt.Fprintf(&b, "- find's own CPU time: %.3g s on the floor, %.3g s on layoutfs, %.3g s on the extracted tree (the find target is %.3g s of wall time)\n", f, l, x, 1.5*med(rowFind, colTar))
+		}
+		if f, l, d := med(rowSeq, colFloor), lfs(rowSeq), med(rowSeq, colDD); f > 0 && l > 0 && d > 0 {
+			fmt.Fprintf(&b, "- sequential read: the floor %.0f%% of dd (target 70%%); layoutfs %.0f%%\n", d/f*100, d/l*100)
+		}
+	}
 	b.WriteString("\nSequential read throughput: ")
-	for _, col := range []string{colDocker, colGzip, colDir, colTar, colAM, colDD} {
+	for _, col := range []string{colDocker, colGzip, colDir, colFloor, colTar, colAM, colDD} {
 		if v := res[rowSeq][col]; len(v) > 0 {
 			fmt.Fprintf(&b, "%s %.0f MB/s; ", col, float64(g.LargeLen)/median(v)/1e6)
 		}
@@ -463,6 +514,23 @@ func machine(c config) string {
 	disk := output("df -h --output=source,fstype,size " + c.dir + " | tail -1")
 	dev := strings.Fields(disk)[0]
 	rota := output("cat /sys/block/" + filepath.Base(dev) + "/queue/rotational 2>/dev/null || echo ?")
-	return fmt.Sprintf("%s cores (%s), %s RAM, kernel %s, disk %s (rotational=%s), go-fuse v2.12.1",
-		output("nproc"), strings.TrimSpace(cpu), mem, kernel, strings.Join(strings.Fields(disk), " "), rota)
+	return fmt.Sprintf("%s cores (%s), %s RAM, kernel %s, disk %s (rotational=%s), go-fuse v2.12.1%s",
+		output("nproc"), strings.TrimSpace(cpu), mem, kernel, strings.Join(strings.Fields(disk), " "), rota, damon())
+}
+
+// damon describes a DAMON scheme that pages out idle memory, page cache
+// included: an archive left alone for its age limit leaves the page cache,
+// and a "warm" run would read it from disk (hence warm before each run).
+func damon() string {
+	const ctx = "/sys/kernel/mm/damon/admin/kdamonds/0/contexts/0/"
+	read := func(p string) string {
+		b, _ := os.ReadFile(p)
+		return strings.TrimSpace(string(b))
+	}
+	if read("/sys/kernel/mm/damon/admin/kdamonds/0/state") != "on" || read(ctx+"schemes/0/action") != "pageout" {
+		return ""
+	}
+	age, _ := strconv.ParseFloat(read(ctx+"schemes/0/access_pattern/age/min"), 64)
+	aggr, _ := strconv.ParseFloat(read(ctx+"monitoring_attrs/intervals/aggr_us"), 64)
+	return fmt.Sprintf("; DAMON pages out memory idle for %.0f s, so every run reads its inputs (archive, extracted tree) right before it starts", age*aggr/1e6)
 }
