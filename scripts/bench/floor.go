@@ -161,7 +161,7 @@ type floorLink struct {
 	target string
 }
 
-func (l *floorLink) Attr() lfs.Attr  { return l.attr }
+func (l *floorLink) Attr() lfs.Attr { return l.attr }
 func (l *floorLink) Target() string { return l.target }
 
 // startFloor starts `bench floorfs list mnt` and returns once probe can

@@ -14,20 +14,20 @@ import (
 
 // Rows of the table, in order.
 const (
-	rowCold  = "mount → first stat, cold cache dir (s)"
-	rowWarm  = "mount → first stat, warm cache dir (s)"
-	rowFind  = "find rootfs | wc -l (s)"
+	rowCold = "mount → first stat, cold cache dir (s)"
+	rowWarm = "mount → first stat, warm cache dir (s)"
+	rowFind = "find rootfs | wc -l (s)"
 	// The CPU time of find itself (user + system, from its rusage): on a
 	// FUSE mount mostly the kernel setting up an inode and a dentry for
 	// each entry of each READDIRPLUS reply, in find's own context.
 	rowFindCPU = "find rootfs | wc -l: CPU time of find itself, user + sys (s)"
-	rowCat   = "cat 1,000 random small files (s)"
-	rowSeq   = "sequential read of a large file (s)"
-	rowRand  = "2,000 × 4 KiB random reads of it (s)"
-	rowCp    = "cp -a rootfs to /dev/shm (s)"
-	rowRSS0  = "peak RSS after warm mount + stat (MB)"
-	rowRSS   = "peak RSS of the daemon (MB)"
-	rowCount = "entries find sees"
+	rowCat     = "cat 1,000 random small files (s)"
+	rowSeq     = "sequential read of a large file (s)"
+	rowRand    = "2,000 × 4 KiB random reads of it (s)"
+	rowCp      = "cp -a rootfs to /dev/shm (s)"
+	rowRSS0    = "peak RSS after warm mount + stat (MB)"
+	rowRSS     = "peak RSS of the daemon (MB)"
+	rowCount   = "entries find sees"
 
 	// The same operations in the same kernel-cache state on both sides:
 	// again on the same mount or tree (dentries, inodes and page cache warm,
