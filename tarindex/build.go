@@ -2,6 +2,7 @@ package tarindex
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -67,14 +68,14 @@ func limitOf(ctx context.Context) int64 {
 // end-of-archive blocks (umoci 0.4.7 writes such layers) is accepted.
 func Build(ctx context.Context, r io.Reader) (*Index, error) {
 	c := &counter{r: r, limit: limitOf(ctx)}
-	var tr *tar.Reader
+	var src io.Reader = c
 	if _, ok := r.(io.Seeker); ok {
-		tr = tar.NewReader(seekCounter{c})
-	} else {
-		tr = tar.NewReader(c)
+		src = seekCounter{c}
 	}
 	ix := &Index{}
 	var ents entryChunks
+	var blk [blockSize]byte
+	var tr *tar.Reader // archive/tar's reader of the last header plainHeader could not parse
 	var next int64     // where the next logical header starts
 	var expanded int64 // logical bytes of sparse entries so far
 	for n := 0; ; n++ {
@@ -93,21 +94,43 @@ func Build(ctx context.Context, r io.Reader) (*Index, error) {
 			}
 			next = blockAlign(c.pos)
 		}
-		hdr, err := tr.Next()
-		if err == io.EOF {
+		// The padding after the last entry's data: a stream that ends in
+		// it ends the archive, as archive/tar has it.
+		if err := skip(src, c, next); err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
 			break
+		} else if err != nil {
+			return nil, readErr(err, c)
 		}
-		if err != nil {
-			switch {
-			case errors.Is(err, ErrTooLarge):
-				return nil, err
-			case errors.Is(err, io.ErrUnexpectedEOF):
-				return nil, fmt.Errorf("%w: truncated archive at offset %d", ErrHeader, c.pos)
-			case errors.Is(err, tar.ErrHeader), errors.Is(err, tar.ErrFieldTooLong):
-				return nil, fmt.Errorf("%w at offset %d: %w", ErrHeader, next, err)
+		if _, err := io.ReadFull(src, blk[:]); err == io.EOF {
+			break
+		} else if err != nil {
+			return nil, readErr(err, c)
+		}
+		var hdr *tar.Header
+		if h, ok := plainHeader(&blk); ok {
+			hdr = &h
+		} else {
+			// Anything else (extended headers, long names, sparse
+			// files, the end-of-archive blocks) is archive/tar's, from
+			// this block on; it reads no further than the entry's data.
+			tr = tar.NewReader(io.MultiReader(bytes.NewReader(blk[:]), c))
+			var err error
+			hdr, err = tr.Next()
+			if err == io.EOF {
+				break
 			}
-			// An I/O error, not a bad archive: keep it matchable.
-			return nil, fmt.Errorf("read archive at offset %d: %w", c.pos, err)
+			if err != nil {
+				switch {
+				case errors.Is(err, ErrTooLarge):
+					return nil, err
+				case errors.Is(err, io.ErrUnexpectedEOF):
+					return nil, fmt.Errorf("%w: truncated archive at offset %d", ErrHeader, c.pos)
+				case errors.Is(err, tar.ErrHeader), errors.Is(err, tar.ErrFieldTooLong):
+					return nil, fmt.Errorf("%w at offset %d: %w", ErrHeader, next, err)
+				}
+				// An I/O error, not a bad archive: keep it matchable.
+				return nil, fmt.Errorf("read archive at offset %d: %w", c.pos, err)
+			}
 		}
 		if hdr.Typeflag == tar.TypeGNUSparse || hasSparsePAX(hdr) {
 			// The holes are expanded to find the next header: count them
@@ -122,7 +145,14 @@ func Build(ctx context.Context, r io.Reader) (*Index, error) {
 		e.Offset = c.pos
 		e.Header = next
 		if !e.Sparse {
-			next = e.Offset + blockAlign(dataSize(hdr))
+			end := e.Offset + dataSize(hdr)
+			if err := skip(src, c, end); err != nil {
+				if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
+					return nil, fmt.Errorf("%w: truncated archive at offset %d", ErrHeader, c.pos)
+				}
+				return nil, readErr(err, c)
+			}
+			next = blockAlign(end)
 		} else {
 			next = -1 // found before the next header is read
 		}
@@ -135,6 +165,40 @@ func Build(ctx context.Context, r io.Reader) (*Index, error) {
 	ix.Entries = ents.all()
 	ix.Size = c.pos
 	return ix, nil
+}
+
+// skip moves the stream from c.pos to off, by a seek when src can (then
+// reading the last byte, since a seek past the end does not fail: io.EOF
+// says the stream ends before off), by reading through otherwise.
+func skip(src io.Reader, c *counter, off int64) error {
+	n := off - c.pos
+	if n <= 0 {
+		return nil
+	}
+	if s, ok := src.(io.Seeker); ok && n > 1 {
+		if _, err := s.Seek(n-1, io.SeekCurrent); err != nil {
+			return err
+		}
+		n = 1
+	}
+	m, err := io.CopyN(io.Discard, src, n)
+	if err == io.EOF && m > 0 {
+		err = io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// readErr wraps a failure to read the archive: a stream that ends early is
+// a truncated archive, anything else an I/O error (kept matchable) or the
+// limit.
+func readErr(err error, c *counter) error {
+	switch {
+	case errors.Is(err, ErrTooLarge):
+		return err
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Errorf("%w: truncated archive at offset %d", ErrHeader, c.pos)
+	}
+	return fmt.Errorf("read archive at offset %d: %w", c.pos, err)
 }
 
 // entryChunks collects entries in fixed chunks and copies them once into a
