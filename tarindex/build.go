@@ -175,11 +175,15 @@ func skip(src io.Reader, c *counter, off int64) error {
 	if n <= 0 {
 		return nil
 	}
-	if s, ok := src.(io.Seeker); ok && n > 1 {
-		if _, err := s.Seek(n-1, io.SeekCurrent); err != nil {
-			return err
+	if s, ok := src.(io.Seeker); ok {
+		if n > 1 {
+			if _, err := s.Seek(n-1, io.SeekCurrent); err != nil {
+				return err
+			}
 		}
-		n = 1
+		var last [1]byte
+		_, err := io.ReadFull(src, last[:])
+		return err
 	}
 	m, err := io.CopyN(io.Discard, src, n)
 	if err == io.EOF && m > 0 {

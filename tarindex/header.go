@@ -95,12 +95,13 @@ func checksumOK(b *[blockSize]byte) bool {
 		return false
 	}
 	var unsigned, signed int64
-	for i, c := range b {
-		if i >= 148 && i < 156 {
-			c = ' '
-		}
+	for _, c := range b {
 		unsigned += int64(c)
 		signed += int64(int8(c))
+	}
+	for _, c := range b[148:156] {
+		unsigned += ' ' - int64(c)
+		signed += ' ' - int64(int8(c))
 	}
 	return want == unsigned || want == signed
 }
