@@ -225,7 +225,7 @@ func (t *tree) mergedTree(layers []ocispec.Descriptor) (*ftree, error) {
 	trees := make([]*ftree, len(layers))
 	dangling := make([][]int32, len(layers))
 	for i, s := range slots {
-		trees[i], dangling[i] = s.layerTree()
+		trees[i], dangling[i] = s.mergeInput()
 	}
 	ft := mergeLayers(archives, trees, dangling)
 	if err := storeTree(ft, key); err != nil {

@@ -193,21 +193,41 @@ func (t *tree) refDir(descs []ocispec.Descriptor, nested []Dirent) *lazyDir {
 	})
 }
 
-// layerSlot is a layer's index and, built on first use, its own tree (a
-// rootfs loaded from the cache needs none). Every view of the layer shares
-// it.
+// layerSlot is a layer's index and, built when layers/NN is first looked
+// into, its own tree. Every view of the layer shares it.
 type layerSlot struct {
 	archive *tarindex.Archive
 
-	treeOnce sync.Once
-	tree     *ftree
+	mu       sync.Mutex
+	tree     *ftree // nil until a view asks
 	dangling []int32
 }
 
-// layerTree returns the layer's own tree and its dangling hard links.
+// layerTree returns the layer's own tree and its dangling hard links,
+// built once and kept.
 func (s *layerSlot) layerTree() (*ftree, []int32) {
-	s.treeOnce.Do(func() { s.tree, s.dangling = layerTree(s.archive) })
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tree == nil {
+		s.tree, s.dangling = layerTree(s.archive)
+	}
 	return s.tree, s.dangling
+}
+
+// mergeInput is the layer's tree for a merge: the kept one if a view built
+// it, else one built for the merge and not kept. A merge needs every
+// layer's tree at once, but a daemon serving the merged rootfs needs none
+// after it (a warm mount, loading the rootfs from the cache, never builds
+// them); keeping them cost a cold mount about 30 bytes an entry for the
+// life of the mount.
+func (s *layerSlot) mergeInput() (*ftree, []int32) {
+	s.mu.Lock()
+	t, d := s.tree, s.dangling
+	s.mu.Unlock()
+	if t != nil {
+		return t, d
+	}
+	return layerTree(s.archive)
 }
 
 func (t *tree) layer(desc ocispec.Descriptor) (*layerSlot, error) {
