@@ -240,7 +240,7 @@ func scaleSection(c config, points []scalePoint, rows []goRow, goErr error) stri
 		b.WriteString("In process (`go test -bench Scale ./fs/`, fs/scale_bench_test.go): three synthetic layer tars on disk (in the page cache) shaped like the image, " +
 			"a cold mount's work (index each layer with tarindex.Open on an empty cache, then build the layer trees and merge, then store the merged tree) " +
 			"and a warm mount's (load the indexes and the merged tree from the cache), one layer after the other; heap kept is live heap after a GC " +
-			"(cold: indexes, layer trees and merged tree, as a daemon keeps them after a cold mount; warm: indexes and merged tree); " +
+			"(cold: indexes and merged tree, as a daemon keeps them after a cold mount, which lets the layer trees go after the merge; warm: the same, loaded); " +
 			"peak heap is the heap held from the OS at the end of the phase, started from a heap handed back (garbage included, GOGC 25 as in the daemon). " +
 			"Neither has the sha256 pass (it grows with bytes) nor FUSE.\n\n")
 		b.WriteString("| entries | index build (ms) | layer trees + merge (ms) | store merged tree (ms) | warm load (ms) | heap kept, cold (B/entry) | heap kept, warm (B/entry) | peak heap, cold (MB) | peak heap, warm (MB) | cache on disk (B/entry) |\n")
