@@ -99,12 +99,12 @@ func Build(ctx context.Context, r io.Reader) (*Index, error) {
 		if err := skip(src, c, next); err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
 			break
 		} else if err != nil {
-			return nil, readErr(err, c)
+			return nil, readErr(err, c, next)
 		}
 		if _, err := io.ReadFull(src, blk[:]); err == io.EOF {
 			break
 		} else if err != nil {
-			return nil, readErr(err, c)
+			return nil, readErr(err, c, next)
 		}
 		var hdr *tar.Header
 		if h, ok := plainHeader(&blk); ok {
@@ -120,16 +120,7 @@ func Build(ctx context.Context, r io.Reader) (*Index, error) {
 				break
 			}
 			if err != nil {
-				switch {
-				case errors.Is(err, ErrTooLarge):
-					return nil, err
-				case errors.Is(err, io.ErrUnexpectedEOF):
-					return nil, fmt.Errorf("%w: truncated archive at offset %d", ErrHeader, c.pos)
-				case errors.Is(err, tar.ErrHeader), errors.Is(err, tar.ErrFieldTooLong):
-					return nil, fmt.Errorf("%w at offset %d: %w", ErrHeader, next, err)
-				}
-				// An I/O error, not a bad archive: keep it matchable.
-				return nil, fmt.Errorf("read archive at offset %d: %w", c.pos, err)
+				return nil, readErr(err, c, next)
 			}
 		}
 		if hdr.Typeflag == tar.TypeGNUSparse || hasSparsePAX(hdr) {
@@ -146,11 +137,10 @@ func Build(ctx context.Context, r io.Reader) (*Index, error) {
 		e.Header = next
 		if !e.Sparse {
 			end := e.Offset + dataSize(hdr)
-			if err := skip(src, c, end); err != nil {
-				if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
-					return nil, fmt.Errorf("%w: truncated archive at offset %d", ErrHeader, c.pos)
-				}
-				return nil, readErr(err, c)
+			if err := skip(src, c, end); err == io.EOF {
+				return nil, readErr(io.ErrUnexpectedEOF, c, next)
+			} else if err != nil {
+				return nil, readErr(err, c, next)
 			}
 			next = blockAlign(end)
 		} else {
@@ -192,15 +182,18 @@ func skip(src io.Reader, c *counter, off int64) error {
 	return err
 }
 
-// readErr wraps a failure to read the archive: a stream that ends early is
-// a truncated archive, anything else an I/O error (kept matchable) or the
-// limit.
-func readErr(err error, c *counter) error {
+// readErr wraps a failure to read the archive, whose header at offset hdr
+// was being read or skipped: a stream that ends early is a truncated
+// archive, a header archive/tar refuses a bad one, anything else an I/O
+// error (kept matchable) or the limit.
+func readErr(err error, c *counter, hdr int64) error {
 	switch {
 	case errors.Is(err, ErrTooLarge):
 		return err
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return fmt.Errorf("%w: truncated archive at offset %d", ErrHeader, c.pos)
+	case errors.Is(err, tar.ErrHeader), errors.Is(err, tar.ErrFieldTooLong):
+		return fmt.Errorf("%w at offset %d: %w", ErrHeader, hdr, err)
 	}
 	return fmt.Errorf("read archive at offset %d: %w", c.pos, err)
 }
