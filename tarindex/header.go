@@ -42,22 +42,17 @@ func plainHeader(b *[blockSize]byte) (tar.Header, bool) {
 	if !checksumOK(b) {
 		return tar.Header{}, false
 	}
-	var h tar.Header
-	var ok [6]bool
-	h.Mode, ok[0] = octal(b[100:108])
-	var uid, gid int64
-	uid, ok[1] = octal(b[108:116])
-	gid, ok[2] = octal(b[116:124])
-	h.Size, ok[3] = octal(b[124:136])
-	var mtime int64
-	mtime, ok[4] = octal(b[136:148])
-	if ok != [6]bool{true, true, true, true, true} {
-		return tar.Header{}, false
+	var p octalFields
+	h := tar.Header{
+		Mode:     p.parse(b[100:108]),
+		Uid:      int(p.parse(b[108:116])),
+		Gid:      int(p.parse(b[116:124])),
+		Size:     p.parse(b[124:136]),
+		ModTime:  time.Unix(p.parse(b[136:148]), 0),
+		Devmajor: p.parse(b[329:337]),
+		Devminor: p.parse(b[337:345]),
 	}
-	var devmajor, devminor int64
-	devmajor, ok[0] = octal(b[329:337])
-	devminor, ok[1] = octal(b[337:345])
-	if !ok[0] || !ok[1] {
+	if p.bad {
 		return tar.Header{}, false
 	}
 	if gnu && (b[345] != 0 || b[357] != 0) {
@@ -66,9 +61,6 @@ func plainHeader(b *[blockSize]byte) (tar.Header, bool) {
 		return tar.Header{}, false
 	}
 	h.Typeflag = b[156]
-	h.Uid, h.Gid = int(uid), int(gid)
-	h.ModTime = time.Unix(mtime, 0)
-	h.Devmajor, h.Devminor = devmajor, devminor
 	h.Name = cstring(b[0:100])
 	h.Linkname = cstring(b[157:257])
 	if !gnu {
@@ -104,6 +96,16 @@ func checksumOK(b *[blockSize]byte) bool {
 		signed += ' ' - int64(int8(c))
 	}
 	return want == unsigned || want == signed
+}
+
+// octalFields parses numeric fields one after another and remembers
+// whether any was not plain octal.
+type octalFields struct{ bad bool }
+
+func (p *octalFields) parse(f []byte) int64 {
+	n, ok := octal(f)
+	p.bad = p.bad || !ok
+	return n
 }
 
 // octal parses a numeric field as archive/tar does for octal ones: spaces
