@@ -255,20 +255,11 @@ func ustarBlock(name string, typ byte, size int64) []byte {
 	b[156] = typ
 	copy(b[257:263], "ustar\x00")
 	copy(b[263:265], "00")
-	setChecksum(b)
+	tarindex.SetChecksum(b)
 	return b
 }
 
 func octal(n int64, width int) string { return fmt.Sprintf("%0*o\x00", width-1, n) }
-
-func setChecksum(b []byte) {
-	copy(b[148:156], "        ")
-	var sum int64
-	for _, c := range b {
-		sum += int64(c)
-	}
-	copy(b[148:156], octal(sum, 7)+" ")
-}
 
 // TestBuildNoEOFBlocks: an archive that just stops after its last entry's
 // data is read whole.
