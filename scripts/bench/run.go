@@ -80,6 +80,11 @@ type source struct {
 	col, path, rootfs string
 }
 
+// cache is the source's layoutfs cache directory.
+func (s source) cache(c config) string {
+	return filepath.Join(c.dir, "cache-"+strings.ReplaceAll(s.col, " ", "_"))
+}
+
 func run(c config) {
 	g := prepare(c, true)
 	if _, err := os.Stat(c.bin); err != nil {
@@ -103,7 +108,7 @@ func run(c config) {
 			continue
 		}
 		logf("%s: %s", s.col, s.path)
-		cache := filepath.Join(c.dir, "cache-"+strings.ReplaceAll(s.col, " ", "_"))
+		cache := s.cache(c)
 		root := filepath.Join(mnt, s.rootfs)
 		probe := filepath.Join(root, g.CatList[0])
 		mountOnce := func() time.Duration {
@@ -142,7 +147,7 @@ func run(c config) {
 		}
 	}
 
-	floor(c, res, mnt, cat, g)
+	floor(c, res, sources[0], mnt, cat, g)
 
 	// dd: the same bytes straight from the docker save, where they lie.
 	off := locate(filepath.Join(c.dir, "save.tar"), large)
@@ -291,16 +296,14 @@ func layerFiles(dir string) []string {
 	return out
 }
 
-// floor measures the FUSE floor (floor.go): the docker save's merged rootfs
-// recorded from a layoutfs mount, then served from memory by a no-op
-// server on a fresh mount each run.
-func floor(c config, res results, mnt, cat string, g genResult) {
+// floor measures the FUSE floor (floor.go): src's merged rootfs recorded
+// from a layoutfs mount, then served from memory by a no-op server on a
+// fresh mount each run.
+func floor(c config, res results, src source, mnt, cat string, g genResult) {
 	logf("%s", colFloor)
-	root := filepath.Join(mnt, "tags/docker.io/library/bench:latest/linux_amd64/rootfs")
-	warm(filepath.Join(c.dir, "save.tar"))
-	sh(c.bin, "mount", "--cache-dir", filepath.Join(c.dir, "cache-"+strings.ReplaceAll(colDocker, " ", "_")), filepath.Join(c.dir, "save.tar"), mnt)
+	sh(c.bin, "mount", "--cache-dir", src.cache(c), src.path, mnt)
 	list := filepath.Join(c.dir, "floor.gob")
-	floorList(root, list)
+	floorList(filepath.Join(mnt, src.rootfs), list)
 	unmount(mnt)
 	fmnt := filepath.Join(c.dir, "mnt-floor")
 	must(os.MkdirAll(fmnt, 0o755))
