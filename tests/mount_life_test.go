@@ -64,16 +64,29 @@ func mntPidOf(procFile string) int {
 	return n
 }
 
-// mntProcGone reports whether pid has exited (gone, or a zombie nobody
-// reaped yet: the daemon's parent exited, and PID 1 may not reap).
+// mntProcGone reports whether pid has exited, all its threads included
+// (gone, or a zombie nobody reaped yet: the daemon's parent exited, and
+// PID 1 may not reap).
 func mntProcGone(pid int) bool {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return true
 	}
 	s := string(b)
-	if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) {
-		return s[i+2] == 'Z' || s[i+2] == 'X'
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 || i+2 >= len(s) {
+		return false
+	}
+	switch s[i+2] {
+	case 'X':
+		return true
+	case 'Z':
+		// A killed process's leader turns zombie while its other threads
+		// are still exiting, and they hold its files (the /dev/fuse fd
+		// among them) until the last one is gone: a request caught by one
+		// of them fails with EIO rather than ENOTCONN.
+		tasks, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
+		return err != nil || len(tasks) <= 1
 	}
 	return false
 }
