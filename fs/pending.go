@@ -2,6 +2,7 @@ package fs
 
 import (
 	"archive/tar"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -12,29 +13,48 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/layoutfs/layoutfs/internal/flock"
 	"github.com/layoutfs/layoutfs/layout"
 	digest "github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
 )
 
 // Pending is the pending changes to one image's rootfs, read from its
-// upper directory (see UpperDir) by a process other than the mount's.
+// upper directory (see UpperDir) by a process other than the mount's. It
+// holds the image's lock until Close: a mount's changes to that image wait
+// meanwhile, so what is read is what Discard drops.
 type Pending struct {
 	dir   string
 	up    *upper
 	lower Dir
+	lock  *os.File
 }
 
 // OpenPending reads the pending changes to the image with manifest m of
 // the source whose uppers are under upperDir; lower is that image's
-// read-only rootfs, where unchanged content is read.
-func OpenPending(upperDir string, m digest.Digest, lower Dir) (*Pending, error) {
+// read-only rootfs, where unchanged content is read. It waits for a change
+// being made by a mount, or for another Pending of the image, to end.
+func OpenPending(ctx context.Context, upperDir string, m digest.Digest, lower Dir) (*Pending, error) {
 	dir := filepath.Join(upperDir, m.Encoded())
-	up, err := readUpper(dir)
+	lock, err := flock.Open(dir + ".lock")
 	if err != nil {
 		return nil, err
 	}
-	return &Pending{dir: dir, up: up, lower: lower}, nil
+	if err := flock.Wait(ctx, lock); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("lock %s: %w", lock.Name(), err)
+	}
+	up, err := readUpper(dir)
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	return &Pending{dir: dir, up: up, lower: lower, lock: lock}, nil
+}
+
+// Close releases the image's lock.
+func (p *Pending) Close() error {
+	return p.lock.Close()
 }
 
 // PendingManifests returns the manifests with a pending-changes directory

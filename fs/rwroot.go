@@ -2,6 +2,7 @@ package fs
 
 import (
 	"archive/tar"
+	"context"
 	"fmt"
 	"io"
 	iofs "io/fs"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/layoutfs/layoutfs/internal/flock"
 )
 
 // rwRoot is the writable rootfs of one image in a read-write mount: the
@@ -25,6 +28,11 @@ type rwRoot struct {
 	dir   string
 	ino   *inos
 	warn  func(string)
+
+	// changeMu serialises changes, and lock is the image's lock file,
+	// held for each (see change). Taken before mu.
+	changeMu sync.Mutex
+	lock     *os.File
 
 	mu      sync.Mutex
 	up      *upper
@@ -354,6 +362,32 @@ func (r *rwRoot) dataFile(name string) (*os.File, error) {
 	return f, nil
 }
 
+// change runs fn, a change to the upper, as edit does, holding the
+// image's lock (see Pending) too: a commit or discard in another process
+// holds it from reading the upper to removing it, so no change lands in
+// between, where it would be lost, and one made after goes to the upper as
+// it is then.
+func (m *mnode) change(fn func() error) error {
+	r := m.r
+	r.changeMu.Lock()
+	defer r.changeMu.Unlock()
+	if r.lock == nil {
+		f, err := flock.Open(r.dir + ".lock")
+		if err != nil {
+			return err
+		}
+		r.lock = f
+	}
+	if err := flock.Wait(context.Background(), r.lock); err != nil {
+		return fmt.Errorf("lock %s: %w", r.lock.Name(), err)
+	}
+	defer flock.Unlock(r.lock)
+	r.mu.Lock()
+	r.checked = time.Time{} // a commit may have ended a moment ago
+	r.mu.Unlock()
+	return m.edit(fn)
+}
+
 // edit runs fn on m under the rootfs's lock, with the state current.
 func (m *mnode) edit(fn func() error) error {
 	m.r.mu.Lock()
@@ -471,7 +505,7 @@ func (d mdir) Mknod(name string, mode iofs.FileMode, rdev uint64, uid, gid uint3
 // make adds u as name, then runs then (if any) on the new node.
 func (d mdir) make(name string, u *unode, then func(*mnode) error) (Node, error) {
 	var out Node
-	err := d.mnode.edit(func() error {
+	err := d.mnode.change(func() error {
 		k, err := d.mnode.newChild(name, u)
 		if err != nil {
 			return err
@@ -501,7 +535,7 @@ func (d mdir) Link(name string, target Node) (Node, error) {
 		return nil, fmt.Errorf("link %s: %w", name, syscall.EXDEV)
 	}
 	var out Node
-	err := d.mnode.edit(func() error {
+	err := d.mnode.change(func() error {
 		if err := d.mnode.load(); err != nil {
 			return err
 		}
@@ -530,7 +564,7 @@ func (d mdir) Link(name string, target Node) (Node, error) {
 
 // Remove unlinks or rmdirs name: a whiteout where the lower has it.
 func (d mdir) Remove(name string, dir bool) error {
-	return d.mnode.edit(func() error {
+	return d.mnode.change(func() error {
 		k, err := d.mnode.child(name)
 		if err != nil {
 			return err
@@ -567,7 +601,7 @@ func (d mdir) Rename(oldName string, newDir Dir, newName string, noReplace bool)
 	if !ok || nd.r != d.r {
 		return fmt.Errorf("rename %s: %w", oldName, syscall.EXDEV)
 	}
-	return d.mnode.edit(func() error {
+	return d.mnode.change(func() error {
 		src, err := d.mnode.child(oldName)
 		if err != nil {
 			return err
@@ -691,7 +725,7 @@ func (m *mnode) Xattrs() map[string]string {
 
 // Setattr changes the node's metadata, copying it up.
 func (m *mnode) Setattr(s SetAttr) error {
-	return m.edit(func() error {
+	return m.change(func() error {
 		if s.Size != nil {
 			if m.attr().Mode.Type() != 0 {
 				return fmt.Errorf("truncate %s: %w", m.path(), syscall.EINVAL)
@@ -733,7 +767,7 @@ func (m *mnode) SetXattr(name string, value []byte) error {
 		// xattrs; cp -a and tar fall back to plain modes on ENOTSUP.
 		return fmt.Errorf("xattr %s: %w", name, syscall.ENOTSUP)
 	}
-	return m.edit(func() error {
+	return m.change(func() error {
 		if err := m.copyUp(); err != nil {
 			return err
 		}
@@ -747,7 +781,7 @@ func (m *mnode) SetXattr(name string, value []byte) error {
 
 // RemoveXattr removes an extended attribute, copying the node up.
 func (m *mnode) RemoveXattr(name string) error {
-	return m.edit(func() error {
+	return m.change(func() error {
 		if _, ok := m.xattrs()[name]; !ok {
 			return fmt.Errorf("%s: xattr %s: %w", m.path(), name, syscall.ENODATA)
 		}
@@ -792,7 +826,7 @@ func (f mfile) ReadAt(p []byte, off int64) (int, error) {
 // WriteAt writes into the upper's copy, copying the file up first.
 func (f mfile) WriteAt(p []byte, off int64) (int, error) {
 	var n int
-	err := f.mnode.edit(func() error {
+	err := f.mnode.change(func() error {
 		file, err := f.mnode.materialize()
 		if err != nil {
 			return err

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"time"
 
+	"github.com/layoutfs/layoutfs/internal/flock"
 	"golang.org/x/sys/unix"
 )
 
@@ -36,7 +36,7 @@ type writeLock struct {
 }
 
 func (l *writeLock) unlock() {
-	unix.Flock(int(l.f.Fd()), unix.LOCK_UN)
+	flock.Unlock(l.f)
 	l.f.Close()
 	l.mu.Unlock()
 }
@@ -77,7 +77,7 @@ func lockSource(ctx context.Context, path string) (*writeLock, error) {
 		if err != nil {
 			return nil, fmt.Errorf("lock %s: %w", path, err)
 		}
-		if err := flockWait(ctx, f); err != nil {
+		if err := flock.Wait(ctx, f); err != nil {
 			f.Close()
 			return nil, fmt.Errorf("lock %s: %w", path, err)
 		}
@@ -92,32 +92,11 @@ func lockSource(ctx context.Context, path string) (*writeLock, error) {
 			ok = true
 			return &writeLock{mu: mu, f: f}, nil
 		}
-		unix.Flock(int(f.Fd()), unix.LOCK_UN)
+		flock.Unlock(f)
 		f.Close()
 		if errNow != nil {
 			return nil, fmt.Errorf("lock %s: %w", path, errNow)
 		}
-	}
-}
-
-// flockWait takes an exclusive flock, polling so that ctx can stop the
-// wait.
-func flockWait(ctx context.Context, f *os.File) error {
-	delay := time.Millisecond
-	for {
-		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-		if err == nil {
-			return nil
-		}
-		if err != unix.EWOULDBLOCK && err != unix.EINTR {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(delay):
-		}
-		delay = min(delay*2, 50*time.Millisecond)
 	}
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -36,6 +37,7 @@ digest (manifests/<digest>/<platform>) needs --tag.`,
 		if err != nil {
 			return err
 		}
+		defer im.pending.Close()
 		if im.pending.Empty() {
 			return fmt.Errorf("commit %s: nothing to commit", im.treePath)
 		}
@@ -73,6 +75,7 @@ var discardCommand = &cli.Command{
 		if err != nil {
 			return err
 		}
+		defer im.pending.Close()
 		return im.pending.Discard()
 	},
 }
@@ -99,7 +102,7 @@ then one line per changed path: A added, M changed, D deleted.`,
 		root := lfs.New(src, lfs.Options{})
 		upper := lfs.UpperDir(cacheDir(c), source)
 		for _, m := range lfs.PendingManifests(upper) {
-			if err := printStatus(c.App.Writer, src, root, upper, m); err != nil {
+			if err := printStatus(c.Context, c.App.Writer, src, root, upper, m); err != nil {
 				return err
 			}
 		}
@@ -108,7 +111,7 @@ then one line per changed path: A added, M changed, D deleted.`,
 }
 
 // printStatus prints the pending changes to the image with manifest m.
-func printStatus(w io.Writer, src *layout.Source, root lfs.Dir, upper string, m digest.Digest) error {
+func printStatus(ctx context.Context, w io.Writer, src *layout.Source, root lfs.Dir, upper string, m digest.Digest) error {
 	dir := "manifests/" + m.String()
 	n, err := lfs.Walk(root, dir)
 	if err != nil {
@@ -124,10 +127,11 @@ func printStatus(w io.Writer, src *layout.Source, root lfs.Dir, upper string, m 
 	if err != nil {
 		return nil
 	}
-	p, err := lfs.OpenPending(upper, m, lower.(lfs.Dir))
+	p, err := lfs.OpenPending(ctx, upper, m, lower.(lfs.Dir))
 	if err != nil {
 		return err
 	}
+	defer p.Close()
 	if p.Empty() {
 		return nil
 	}
@@ -201,7 +205,7 @@ func openMountedImage(c *cli.Context, mnt, treePath string) (*mountedImage, erro
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", treePath, err)
 	}
-	pending, err := lfs.OpenPending(lfs.UpperDir(cacheDir(c), source), manifest, lower.(lfs.Dir))
+	pending, err := lfs.OpenPending(c.Context, lfs.UpperDir(cacheDir(c), source), manifest, lower.(lfs.Dir))
 	if err != nil {
 		return nil, err
 	}

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
+	"io"
 	"log"
 	"os"
 	"path/filepath"
@@ -54,11 +56,12 @@ func runMount(c *cli.Context, source, mnt string) error {
 		}
 		return mount.Daemonize(daemonArgs(c, source, mnt), daemonLog(c, mnt))
 	}
-	root, err := mountTree(c, source)
+	root, closer, err := mountTree(c, source, mnt)
 	if err != nil {
 		mount.NotifyReady(err)
 		return err
 	}
+	defer closer.Close()
 	o := mount.Options{FsName: absPath(source), Debug: c.Bool("debug"), Options: opts, Writable: c.Bool("rw")}
 	for _, opt := range opts {
 		if opt == "allow_other" {
@@ -75,21 +78,32 @@ func runMount(c *cli.Context, source, mnt string) error {
 	return mount.MountAndServe(root, mnt, o, ready)
 }
 
-// mountTree opens SOURCE and returns the tree to mount: with --rw, a live
-// tree that takes edits and follows the source as it changes.
-func mountTree(c *cli.Context, source string) (lfs.Dir, error) {
+// mountTree opens SOURCE and returns the tree to mount, and what to close
+// once it is unmounted: with --rw, a live tree that takes edits and follows
+// the source as it changes, and the lock of its pending changes.
+func mountTree(c *cli.Context, source, mnt string) (lfs.Dir, io.Closer, error) {
 	if !c.Bool("rw") {
 		root, _, err := openTree(c, source)
-		return root, err
+		return root, io.NopCloser(nil), err
+	}
+	upper := lfs.UpperDir(cacheDir(c), source)
+	lock, err := lfs.LockUppers(upper, fmt.Sprintf("the read-write mount on %s, pid %d", absPath(mnt), os.Getpid()))
+	if errors.Is(err, lfs.ErrUppersBusy) {
+		return nil, nil, fmt.Errorf("mount --rw %s: %w; unmount that one first, or give this one another --cache-dir", source, err)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("mount --rw %s: %w", source, err)
 	}
 	rep := newReporter(c)
 	src, err := openSource(c, source, rep)
 	if err != nil {
-		return nil, err
+		lock.Close()
+		return nil, nil, err
 	}
 	o, err := sourceOptions(c, rep)
 	if err != nil {
-		return nil, err
+		lock.Close()
+		return nil, nil, err
 	}
 	// A reopen that meets a file another tool is rewriting in place must
 	// fail, so the tree keeps its last good view, rather than serve one
@@ -98,8 +112,7 @@ func mountTree(c *cli.Context, source string) (lfs.Dir, error) {
 	reopen := func(ctx context.Context) (*layout.Source, error) {
 		return layout.Open(ctx, source, o)
 	}
-	upper := lfs.UpperDir(cacheDir(c), source)
-	return lfs.NewLive(src, reopen, lfs.Options{Warn: rep.warn, UpperDir: upper}).Root(), nil
+	return lfs.NewLive(src, reopen, lfs.Options{Warn: rep.warn, UpperDir: upper}).Root(), lock, nil
 }
 
 // absPath is p made absolute, or p if that fails.
