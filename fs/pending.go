@@ -32,7 +32,8 @@ type Pending struct {
 
 // OpenPending reads the pending changes to the image with manifest m of
 // the source whose uppers are under upperDir; lower is that image's
-// read-only rootfs, where unchanged content is read. It waits for a change
+// read-only rootfs, where unchanged content is read (nil when only Len and
+// Discard are wanted: the image is no longer in the source). It waits for a change
 // being made by a mount, or for another Pending of the image, to end.
 func OpenPending(ctx context.Context, upperDir string, m digest.Digest, lower Dir) (*Pending, error) {
 	dir := filepath.Join(upperDir, m.Encoded())
@@ -72,13 +73,15 @@ func PendingManifests(upperDir string) []digest.Digest {
 }
 
 // Empty reports whether there is nothing to commit.
-func (p *Pending) Empty() bool {
-	for _, q := range p.up.paths() {
-		if q != "." {
-			return false
-		}
+func (p *Pending) Empty() bool { return p.Len() == 0 }
+
+// Len is the number of changed paths.
+func (p *Pending) Len() int {
+	n := len(p.up.recs)
+	if p.up.recs["."] != nil {
+		n-- // the root's metadata alone is no change to commit
 	}
-	return true
+	return n
 }
 
 // Discard drops the changes. A mount showing them notices within a

@@ -31,9 +31,13 @@ type Garbage struct {
 // and for a docker save whatever manifest.json names (with the other files
 // of a legacy layer directory). A tarball is rewritten without them.
 //
+// keep are further roots, kept with what they reference as an index.json
+// entry would be: manifests the caller still needs though no reference
+// reaches them (an image with pending changes, untagged meanwhile).
+//
 // Only layoutfs writers take the lock: a peer that adds blobs before it
 // writes index.json (skopeo, oras) must not run at the same time as GC.
-func (s *Source) GC(ctx context.Context, dryRun bool) ([]Garbage, error) {
+func (s *Source) GC(ctx context.Context, dryRun bool, keep ...digest.Digest) ([]Garbage, error) {
 	var out []Garbage
 	if dryRun {
 		// A look only: no lock (nothing is created beside the source),
@@ -43,14 +47,14 @@ func (s *Source) GC(ctx context.Context, dryRun bool) ([]Garbage, error) {
 			return nil, fmt.Errorf("gc %s: %w", s.Path, err)
 		}
 		defer fresh.close()
-		out, err := fresh.garbage()
+		out, err := fresh.garbage(keep)
 		if err != nil {
 			return nil, fmt.Errorf("gc %s: %w", s.Path, err)
 		}
 		return out, nil
 	}
 	err := s.withLock(ctx, func(fresh *Source, l *writeLock) error {
-		g, err := fresh.garbage()
+		g, err := fresh.garbage(keep)
 		if err != nil {
 			return err
 		}
@@ -93,8 +97,8 @@ func removeDirGarbage(dir string, g []Garbage) error {
 	return nil
 }
 
-// garbage finds what GC removes.
-func (s *Source) garbage() ([]Garbage, error) {
+// garbage finds what GC removes, keeping roots besides index.json's.
+func (s *Source) garbage(roots []digest.Digest) ([]Garbage, error) {
 	keep := map[digest.Digest]bool{}
 	var walk func(d ocispec.Descriptor, depth int) error
 	walk = func(d ocispec.Descriptor, depth int) error {
@@ -135,9 +139,12 @@ func (s *Source) garbage() ([]Garbage, error) {
 		}
 		return nil
 	}
-	roots := append([]ocispec.Descriptor{}, s.index.Manifests...)
-	roots = append(roots, s.extra...)
+	descs := append([]ocispec.Descriptor{}, s.index.Manifests...)
+	descs = append(descs, s.extra...)
 	for _, d := range roots {
+		descs = append(descs, ocispec.Descriptor{Digest: d})
+	}
+	for _, d := range descs {
 		if err := walk(d, 0); err != nil {
 			return nil, err
 		}

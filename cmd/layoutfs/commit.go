@@ -11,6 +11,7 @@ import (
 	"github.com/layoutfs/layoutfs/layout"
 	"github.com/layoutfs/layoutfs/mount"
 	digest "github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/urfave/cli/v2"
 )
 
@@ -115,8 +116,7 @@ func printStatus(ctx context.Context, w io.Writer, src *layout.Source, root lfs.
 	dir := "manifests/" + m.String()
 	n, err := lfs.Walk(root, dir)
 	if err != nil {
-		// The image is gone from the source (untagged and collected).
-		return nil
+		return printUnreached(ctx, w, src, upper, m)
 	}
 	ents, err := n.(lfs.Dir).ReadDir()
 	if err != nil || len(ents) != 1 {
@@ -152,6 +152,25 @@ func printStatus(ctx context.Context, w io.Writer, src *layout.Source, root lfs.
 	for _, l := range p.Status() {
 		fmt.Fprintf(w, "  %s\n", l)
 	}
+	return nil
+}
+
+// printUnreached prints the pending changes to an image that no
+// reference reaches any more, and how to get at them.
+func printUnreached(ctx context.Context, w io.Writer, src *layout.Source, upper string, m digest.Digest) error {
+	p, err := lfs.OpenPending(ctx, upper, m, nil)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	if p.Empty() {
+		return nil
+	}
+	if _, err := src.Resolve(ocispec.Descriptor{Digest: m}); err == nil {
+		fmt.Fprintf(w, "manifests/%s (no reference: %d changes pending; ln -s ../manifests/%s tags/NAME in the mount reaches them again)\n", m, p.Len(), m)
+		return nil
+	}
+	fmt.Fprintf(w, "manifests/%s (gone from %s: %d changes pending with no image to apply to, in %s)\n", m, src.Path, p.Len(), filepath.Join(upper, m.Encoded()))
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 
+	lfs "github.com/layoutfs/layoutfs/fs"
 	"github.com/layoutfs/layoutfs/layout"
 	"github.com/urfave/cli/v2"
 )
@@ -14,7 +15,8 @@ var gcCommand = &cli.Command{
 	ArgsUsage: "SOURCE",
 	Description: `Lists each removed path and its size. Kept: what index.json reaches (nested indexes,
 manifests, configs, layers, subjects and referrers) and, for a docker save, what manifest.json
-names. A tarball is rewritten without the garbage. Peers that write blobs before index.json
+names, and images with changes pending in a --rw mount (layoutfs status) under the same
+--cache-dir. A tarball is rewritten without the garbage. Peers that write blobs before index.json
 (skopeo, oras) must not write to SOURCE meanwhile: they do not take layoutfs's lock.`,
 	Flags: sourceFlags(&cli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Usage: "list what would be removed, remove nothing"}),
 	Action: func(c *cli.Context) error {
@@ -25,7 +27,10 @@ names. A tarball is rewritten without the garbage. Peers that write blobs before
 		if err != nil {
 			return err
 		}
-		g, err := src.GC(c.Context, c.Bool("dry-run"))
+		// Images with changes pending in a --rw mount stay, tagged or not:
+		// collecting one would leave its changes with nothing to apply to.
+		pending := lfs.PendingManifests(lfs.UpperDir(cacheDir(c), c.Args().Get(0)))
+		g, err := src.GC(c.Context, c.Bool("dry-run"), pending...)
 		if err != nil {
 			return err
 		}
