@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/layoutfs/layoutfs/internal/binfmt"
+	"github.com/layoutfs/layoutfs/tarindex/zran"
 	"os"
 	"path/filepath"
 	"strings"
@@ -126,6 +127,34 @@ func (c *Cache) loadBinary(kind, key string, v binaryIndex) bool {
 		return false
 	}
 	return true
+}
+
+// loadZran loads the gzip checkpoint index cached under key, leaving its
+// windows in the file (zran.Load), which stays open while the index is
+// in use; a missing or corrupt entry gives nil (a corrupt one is removed,
+// to be rebuilt).
+func (c *Cache) loadZran(key string) *zran.Index {
+	if c == nil {
+		return nil
+	}
+	f, err := os.Open(c.path("zran", key))
+	if err != nil {
+		return nil
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil
+	}
+	ix, err := zran.Load(f, st.Size())
+	if err != nil {
+		f.Close()
+		if errors.Is(err, zran.ErrIndex) {
+			os.Remove(f.Name())
+		}
+		return nil
+	}
+	return ix
 }
 
 func (c *Cache) storeBinary(kind, key string, v binaryIndex) error {

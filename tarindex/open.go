@@ -221,21 +221,26 @@ func (o Options) openPlain(ctx context.Context, data io.ReaderAt, size int64, ke
 
 func (o Options) openGzip(ctx context.Context, r io.ReaderAt, size int64, key string) (*Archive, error) {
 	ix, ok := o.Cache.LoadIndex(key)
-	var zx zran.Index
-	if ok && o.Cache.loadBinary("zran", key, &zx) && ix.Size <= zx.Size {
-		return &Archive{Index: ix, Data: zran.NewReader(&zx, r, zran.ReaderOptions{Cache: spanCache})}, nil
+	if ok {
+		if zx := o.Cache.loadZran(key); zx != nil && ix.Size <= zx.Size {
+			return &Archive{Index: ix, Data: zran.NewReader(zx, r, zran.ReaderOptions{Cache: spanCache})}, nil
+		}
 	}
 	ix, zp, err := o.buildGzip(ctx, r, size)
 	if err != nil {
 		return nil, err
 	}
 	verified := o.Verify != nil
-	// Stored, then read back from what was stored: the windows stay
-	// compressed in memory, as a warm open keeps them.
+	// Stored, then read back from what was stored, as a warm open reads
+	// it: the windows stay in the cache file, or without a cache,
+	// compressed in memory.
 	if b, err := zp.MarshalBinary(); err == nil {
-		o.stored(ix, o.Cache.storeBytes("zran", key, b))
+		stored := o.Cache.storeBytes("zran", key, b)
+		o.stored(ix, stored)
 		var packed zran.Index
-		if packed.UnmarshalBinary(b) == nil {
+		if zx := o.Cache.loadZran(key); stored == nil && zx != nil {
+			zp = zx
+		} else if packed.UnmarshalBinary(b) == nil {
 			zp = &packed
 		}
 	} else {

@@ -1,5 +1,7 @@
 package zran
 
+import "io"
+
 // DefaultSpan is the default distance in uncompressed bytes between
 // checkpoints.
 const DefaultSpan = 1 << 20
@@ -26,15 +28,22 @@ type Options struct {
 //
 // An index read back from its serialized form keeps each window compressed
 // as stored (Window nil) and inflates it only when a read restarts there:
-// loading costs no inflating, and memory holds what the windows compress to.
+// loading costs no inflating. UnmarshalBinary keeps the compressed windows
+// in memory; Load leaves them in the file and reads one when it is needed.
 type Checkpoint struct {
 	In     int64  // compressed offset just past the byte holding the block's first bit, or of that byte when Bits is 0
 	Bits   uint8  // number of high bits of byte In-1 that belong to the block (0-7)
 	Out    int64  // uncompressed offset of the block's first byte
 	Window []byte // up to 32 KiB of uncompressed data before Out within the same member; empty at a member start
 
-	packed    []byte // the window, raw deflate, when Window is nil
-	packedLen int    // the window's length once inflated
+	// When Window is nil and packedLen > 0, the window is packed: raw
+	// deflate, in packed, or (Load) packedSize bytes at packedAt in the
+	// index's file, whose CRC-32C is packedCRC.
+	packed     []byte
+	packedAt   int64
+	packedSize int
+	packedCRC  uint32
+	packedLen  int // the window's length once inflated
 }
 
 // windowLen is the length of the checkpoint's window, packed or not.
@@ -55,6 +64,8 @@ type Index struct {
 	Size           int64        // total uncompressed size of the stream
 	CompressedSize int64        // total compressed size, including framing
 	Checkpoints    []Checkpoint // ordered by Out; the first has Out 0
+
+	windows io.ReaderAt // where Load left the packed windows
 }
 
 // checkpointAt returns the index of the last checkpoint at or before the

@@ -85,65 +85,104 @@ func (ix *Index) encode() ([]byte, error) {
 // UnmarshalBinary decodes an index encoded by MarshalBinary. It rejects
 // data that is truncated, corrupt, of another version, or inconsistent.
 func (ix *Index) UnmarshalBinary(data []byte) error {
-	bad := func(what string) error { return fmt.Errorf("%w: %s", ErrIndex, what) }
 	if len(data) < len(indexMagic)+1+4 || string(data[:len(indexMagic)]) != indexMagic {
-		return bad("not a zran index")
+		return fmt.Errorf("%w: not a zran index", ErrIndex)
 	}
 	body, sum := data[:len(data)-4], binary.LittleEndian.Uint32(data[len(data)-4:])
 	if crc32.Checksum(body, castagnoli) != sum {
-		return bad("checksum mismatch")
+		return fmt.Errorf("%w: checksum mismatch", ErrIndex)
 	}
-	if v := body[len(indexMagic)]; v != indexVersion {
-		return bad(fmt.Sprintf("unsupported version %d", v))
-	}
-	p := &parser{b: body[len(indexMagic)+1:]}
-	out := Index{
-		Span:           p.int64(),
-		Size:           p.int64(),
-		CompressedSize: p.int64(),
-	}
-	n := p.uvarint()
-	// Each checkpoint takes at least five bytes, which bounds the
-	// allocation by the input size.
-	if p.err != nil || n > uint64(len(p.b))/5 {
-		return bad("bad header")
-	}
-	out.Checkpoints = make([]Checkpoint, n)
 	// The windows stay compressed, in one copy of their bytes (the data
 	// is not ours to keep): they are inflated when a read restarts at
-	// them (Checkpoint.inflateWindow).
+	// them (Index.window).
+	p := &parser{b: body[len(indexMagic):]}
 	packed := make([]byte, 0, len(p.b))
-	var in, off int64
-	for i := range out.Checkpoints {
-		c := &out.Checkpoints[i]
-		in += p.int64()
-		off += p.int64()
-		c.In, c.Out, c.Bits = in, off, p.byte()
-		wlen, clen := p.uvarint(), p.uvarint()
-		comp := p.bytes(clen)
-		if p.err != nil || in < 0 || off < 0 || wlen > windowSize || (wlen > 0) != (clen > 0) {
-			return bad(fmt.Sprintf("checkpoint %d malformed", i))
-		}
-		if wlen == 0 {
-			continue
-		}
+	out, err := decode(p, func(c *Checkpoint, comp []byte, _ int64) {
 		packed = append(packed, comp...)
-		c.packed, c.packedLen = packed[len(packed)-len(comp):len(packed):len(packed)], int(wlen)
-	}
-	if len(p.b) != 0 {
-		return bad("trailing bytes")
-	}
-	if err := out.validate(); err != nil {
+		c.packed = packed[len(packed)-len(comp) : len(packed) : len(packed)]
+	})
+	if err != nil {
 		return err
 	}
 	*ix = out
 	return nil
 }
 
-// parser reads the fields of a serialized index, remembering the first
+// fields reads the fields of a serialized index, remembering the first
 // error so call sites stay linear.
+type fields interface {
+	uvarint() uint64
+	byte() byte
+	// bytes returns the next n bytes, valid until the next call, and
+	// where they start in the serialized index.
+	bytes(n uint64) ([]byte, int64)
+	// rest is the number of bytes left before the checksum, or the first
+	// error met.
+	rest() (int64, error)
+	// fail records a malformed field.
+	fail()
+}
+
+// decode reads a serialized index from its version byte up to its
+// checksum; keep is given each packed window, and where it starts in the
+// serialized index.
+func decode(p fields, keep func(c *Checkpoint, comp []byte, at int64)) (Index, error) {
+	bad := func(what string) error { return fmt.Errorf("%w: %s", ErrIndex, what) }
+	if v := p.byte(); v != indexVersion {
+		return Index{}, bad(fmt.Sprintf("unsupported version %d", v))
+	}
+	out := Index{
+		Span:           int64Field(p),
+		Size:           int64Field(p),
+		CompressedSize: int64Field(p),
+	}
+	n := p.uvarint()
+	// Each checkpoint takes at least five bytes, which bounds the
+	// allocation by the input size.
+	if rest, err := p.rest(); err != nil || n > uint64(rest)/5 {
+		return Index{}, bad("bad header")
+	}
+	out.Checkpoints = make([]Checkpoint, n)
+	var in, off int64
+	for i := range out.Checkpoints {
+		c := &out.Checkpoints[i]
+		in += int64Field(p)
+		off += int64Field(p)
+		c.In, c.Out, c.Bits = in, off, p.byte()
+		wlen, clen := p.uvarint(), p.uvarint()
+		comp, at := p.bytes(clen)
+		if _, err := p.rest(); err != nil || in < 0 || off < 0 || wlen > windowSize || (wlen > 0) != (clen > 0) {
+			return Index{}, bad(fmt.Sprintf("checkpoint %d malformed", i))
+		}
+		if wlen == 0 {
+			continue
+		}
+		c.packedLen = int(wlen)
+		keep(c, comp, at)
+	}
+	if rest, _ := p.rest(); rest != 0 {
+		return Index{}, bad("trailing bytes")
+	}
+	if err := out.validate(); err != nil {
+		return Index{}, err
+	}
+	return out, nil
+}
+
+// int64Field reads a uvarint that must fit an int64 with room to add.
+func int64Field(p fields) int64 {
+	v := p.uvarint()
+	if v > 1<<62 {
+		p.fail()
+		return 0
+	}
+	return int64(v)
+}
+
+// parser reads the fields of a serialized index held in memory.
 type parser struct {
 	b   []byte
+	off int64 // where b starts in the serialized index
 	err error
 }
 
@@ -158,17 +197,8 @@ func (p *parser) uvarint() uint64 {
 		p.err = errShort
 		return 0
 	}
-	p.b = p.b[n:]
+	p.advance(n)
 	return v
-}
-
-func (p *parser) int64() int64 {
-	v := p.uvarint()
-	if v > 1<<62 {
-		p.err = errShort
-		return 0
-	}
-	return int64(v)
 }
 
 func (p *parser) byte() byte {
@@ -177,33 +207,59 @@ func (p *parser) byte() byte {
 		return 0
 	}
 	v := p.b[0]
-	p.b = p.b[1:]
+	p.advance(1)
 	return v
 }
 
-func (p *parser) bytes(n uint64) []byte {
+func (p *parser) bytes(n uint64) ([]byte, int64) {
 	if p.err != nil || n > uint64(len(p.b)) {
 		p.err = errShort
-		return nil
+		return nil, 0
 	}
-	v := p.b[:n]
-	p.b = p.b[n:]
-	return v
+	v, at := p.b[:n], p.off
+	p.advance(int(n))
+	return v, at
 }
+
+func (p *parser) advance(n int) {
+	p.b = p.b[n:]
+	p.off += int64(n)
+}
+
+func (p *parser) rest() (int64, error) { return int64(len(p.b)), p.err }
+
+func (p *parser) fail() { p.err = errShort }
 
 // windowReaders recycles the inflaters of packed windows.
 var windowReaders = sync.Pool{New: func() any { return flate.NewReader(nil) }}
 
-// inflateWindow writes the checkpoint's window at the start of dst and
+// window writes the window of checkpoint i at the start of dst and
 // returns its length. A packed window that does not inflate to the length
-// recorded is an error (ErrIndex): the index does not describe the stream.
-func (c *Checkpoint) inflateWindow(dst []byte) (int, error) {
+// recorded, or (Load) whose bytes in the file changed, is an error
+// (ErrIndex): the index does not describe the stream.
+func (ix *Index) window(i int, dst []byte) (int, error) {
+	c := &ix.Checkpoints[i]
 	if c.Window != nil || c.packedLen == 0 {
 		return copy(dst, c.Window), nil
 	}
+	packed := c.packed
+	if packed == nil {
+		b := packedBufs.Get().(*[]byte)
+		defer packedBufs.Put(b)
+		if cap(*b) < c.packedSize {
+			*b = make([]byte, c.packedSize)
+		}
+		packed = (*b)[:c.packedSize]
+		if _, err := ix.windows.ReadAt(packed, c.packedAt); err != nil {
+			return 0, fmt.Errorf("%w: checkpoint window: %v", ErrIndex, err)
+		}
+		if crc32.Checksum(packed, castagnoli) != c.packedCRC {
+			return 0, fmt.Errorf("%w: checkpoint window changed in the index file since it was loaded", ErrIndex)
+		}
+	}
 	fr := windowReaders.Get().(io.ReadCloser)
 	defer windowReaders.Put(fr)
-	fr.(flate.Resetter).Reset(bytes.NewReader(c.packed), nil)
+	fr.(flate.Resetter).Reset(bytes.NewReader(packed), nil)
 	if _, err := io.ReadFull(fr, dst[:c.packedLen]); err != nil {
 		return 0, fmt.Errorf("%w: checkpoint window: %v", ErrIndex, err)
 	}
@@ -212,3 +268,6 @@ func (c *Checkpoint) inflateWindow(dst []byte) (int, error) {
 	}
 	return c.packedLen, nil
 }
+
+// packedBufs recycles the buffers windows are read into from a file.
+var packedBufs = sync.Pool{New: func() any { return new([]byte) }}

@@ -19,14 +19,30 @@ func testIndex(t *testing.T) (*Index, []byte) {
 	return ix, gz
 }
 
+// decoders are the two ways to read a serialized index back: whole, from
+// memory, and from a file that keeps the windows.
+var decoders = map[string]func([]byte) (*Index, error){
+	"UnmarshalBinary": func(b []byte) (*Index, error) {
+		var ix Index
+		return &ix, ix.UnmarshalBinary(b)
+	},
+	"Load": func(b []byte) (*Index, error) { return Load(bytes.NewReader(b), int64(len(b))) },
+}
+
 func TestMarshalRoundTrip(t *testing.T) {
+	for name, dec := range decoders {
+		t.Run(name, func(t *testing.T) { testRoundTrip(t, dec) })
+	}
+}
+
+func testRoundTrip(t *testing.T, dec func([]byte) (*Index, error)) {
 	ix, _ := testIndex(t)
 	enc, err := ix.MarshalBinary()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got Index
-	if err := got.UnmarshalBinary(enc); err != nil {
+	got, err := dec(enc)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if got.Span != ix.Span || got.Size != ix.Size || got.CompressedSize != ix.CompressedSize || len(got.Checkpoints) != len(ix.Checkpoints) {
@@ -35,7 +51,7 @@ func TestMarshalRoundTrip(t *testing.T) {
 	for i, c := range ix.Checkpoints {
 		g := got.Checkpoints[i]
 		w := make([]byte, windowSize)
-		n, err := g.inflateWindow(w)
+		n, err := got.window(i, w)
 		if g.In != c.In || g.Bits != c.Bits || g.Out != c.Out || err != nil || !bytes.Equal(w[:n], c.Window) {
 			t.Fatalf("checkpoint %d differs (window: %v)", i, err)
 		}
@@ -61,16 +77,18 @@ func TestUnmarshalCorrupt(t *testing.T) {
 		for bit := 0; bit < 8; bit++ {
 			b := bytes.Clone(enc)
 			b[i] ^= 1 << bit
-			var got Index
-			if err := got.UnmarshalBinary(b); !errors.Is(err, ErrIndex) {
-				t.Fatalf("flip of byte %d bit %d: %v", i, bit, err)
+			for name, dec := range decoders {
+				if _, err := dec(b); !errors.Is(err, ErrIndex) {
+					t.Fatalf("%s: flip of byte %d bit %d: %v", name, i, bit, err)
+				}
 			}
 		}
 	}
 	for n := 0; n < len(enc); n += step {
-		var got Index
-		if err := got.UnmarshalBinary(enc[:n]); !errors.Is(err, ErrIndex) {
-			t.Fatalf("truncation to %d: %v", n, err)
+		for name, dec := range decoders {
+			if _, err := dec(enc[:n]); !errors.Is(err, ErrIndex) {
+				t.Fatalf("%s: truncation to %d: %v", name, n, err)
+			}
 		}
 	}
 }
@@ -113,16 +131,18 @@ func TestUnmarshalInconsistent(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var got Index
-		if err := got.UnmarshalBinary(resum(enc)); !errors.Is(err, ErrIndex) {
-			t.Errorf("%s: UnmarshalBinary: %v", name, err)
+		for dname, dec := range decoders {
+			if _, err := dec(resum(enc)); !errors.Is(err, ErrIndex) {
+				t.Errorf("%s: %s: %v", name, dname, err)
+			}
 		}
 	}
-	var got Index
 	enc, _ := base.MarshalBinary()
 	enc[len(indexMagic)] = 99
-	if err := got.UnmarshalBinary(resum(enc)); !errors.Is(err, ErrIndex) {
-		t.Errorf("version 99: %v", err)
+	for name, dec := range decoders {
+		if _, err := dec(resum(enc)); !errors.Is(err, ErrIndex) {
+			t.Errorf("%s: version 99: %v", name, err)
+		}
 	}
 }
 
@@ -155,16 +175,52 @@ func TestPackedWindowCorrupt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var damaged Index
-	if err := damaged.UnmarshalBinary(enc); err != nil {
-		t.Fatalf("the damaged window is not checked at load, only at use: %v", err)
+	for name, dec := range decoders {
+		damaged, err := dec(enc)
+		if err != nil {
+			t.Fatalf("%s: the damaged window is not checked at load, only at use: %v", name, err)
+		}
+		checkDamagedWindow(t, name, damaged, bad, gz, data)
 	}
-	r := NewReader(&damaged, bytes.NewReader(gz), ReaderOptions{})
+}
+
+// checkDamagedWindow checks that a read in the span of checkpoint bad of
+// ix fails with ErrIndex, and a read elsewhere gives data.
+func checkDamagedWindow(t *testing.T, name string, ix *Index, bad int, gz, data []byte) {
+	t.Helper()
+	r := NewReader(ix, bytes.NewReader(gz), ReaderOptions{})
 	buf := make([]byte, 100)
-	if _, err := r.ReadAt(buf, damaged.Checkpoints[bad].Out+10); !errors.Is(err, ErrIndex) {
-		t.Errorf("a read in the span of the damaged window: %v, want ErrIndex", err)
+	if _, err := r.ReadAt(buf, ix.Checkpoints[bad].Out+10); !errors.Is(err, ErrIndex) {
+		t.Errorf("%s: a read in the span of the damaged window: %v, want ErrIndex", name, err)
 	}
 	if _, err := r.ReadAt(buf, 10); err != nil || !bytes.Equal(buf, data[10:110]) {
-		t.Errorf("a read elsewhere: %v", err)
+		t.Errorf("%s: a read elsewhere: %v", name, err)
 	}
+}
+
+// TestLoadWindowChanged: a window Load left in the file, changed there
+// after loading (the checksum of the whole was right then), fails the read
+// that restarts at it, and only that one.
+func TestLoadWindowChanged(t *testing.T) {
+	data := genText(3<<20, 4)
+	gz := goGzip(t, data, 6)
+	ix, err := Build(bytes.NewReader(gz), io.Discard, Options{Span: 256 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := ix.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := Load(bytes.NewReader(enc), int64(len(enc)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := len(loaded.Checkpoints) / 2
+	c := &loaded.Checkpoints[bad]
+	if c.Window != nil || c.packed != nil || c.packedSize == 0 {
+		t.Fatalf("checkpoint %d: window kept in memory by Load", bad)
+	}
+	enc[c.packedAt+int64(c.packedSize)/2] ^= 0x10
+	checkDamagedWindow(t, "Load", loaded, bad, gz, data)
 }

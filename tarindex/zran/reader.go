@@ -193,7 +193,7 @@ func (c *spanCursor) restart(r *Reader) error {
 		c.buf = getBuf(size)
 	}
 	c.buf = c.buf[:size]
-	o, err := cp.inflateWindow(c.buf)
+	o, err := ix.window(c.cp, c.buf)
 	if err != nil {
 		return err
 	}
