@@ -146,21 +146,29 @@ func TestUnmarshalInconsistent(t *testing.T) {
 	}
 }
 
+// encodedText returns text, its gzip, and the serialized index of that,
+// with a checkpoint every 256 KiB.
+func encodedText(t *testing.T) (data, gz, enc []byte) {
+	t.Helper()
+	data = genText(3<<20, 4)
+	gz = goGzip(t, data, 6)
+	ix, err := Build(bytes.NewReader(gz), io.Discard, Options{Span: 256 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err = ix.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data, gz, enc
+}
+
 // TestPackedWindowCorrupt: a window that does not inflate to its recorded
 // length, in an index whose checksum holds (so it loads: windows are
 // inflated only when a read restarts at them), fails that read with
 // ErrIndex, and reads elsewhere still work.
 func TestPackedWindowCorrupt(t *testing.T) {
-	data := genText(3<<20, 4)
-	gz := goGzip(t, data, 6)
-	ix, err := Build(bytes.NewReader(gz), io.Discard, Options{Span: 256 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	enc, err := ix.MarshalBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
+	data, gz, enc := encodedText(t)
 	var loaded Index
 	if err := loaded.UnmarshalBinary(enc); err != nil {
 		t.Fatal(err)
@@ -171,7 +179,7 @@ func TestPackedWindowCorrupt(t *testing.T) {
 		t.Fatalf("checkpoint %d: window not packed after loading", bad)
 	}
 	c.packed = []byte{0x03, 0x00} // an empty raw deflate stream
-	enc, err = loaded.encode()
+	enc, err := loaded.encode()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,16 +210,7 @@ func checkDamagedWindow(t *testing.T, name string, ix *Index, bad int, gz, data 
 // after loading (the checksum of the whole was right then), fails the read
 // that restarts at it, and only that one.
 func TestLoadWindowChanged(t *testing.T) {
-	data := genText(3<<20, 4)
-	gz := goGzip(t, data, 6)
-	ix, err := Build(bytes.NewReader(gz), io.Discard, Options{Span: 256 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	enc, err := ix.MarshalBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
+	data, gz, enc := encodedText(t)
 	loaded, err := Load(bytes.NewReader(enc), int64(len(enc)))
 	if err != nil {
 		t.Fatal(err)
