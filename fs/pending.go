@@ -32,9 +32,10 @@ type Pending struct {
 
 // OpenPending reads the pending changes to the image with manifest m of
 // the source whose uppers are under upperDir; lower is that image's
-// read-only rootfs, where unchanged content is read (nil when only Len and
-// Discard are wanted: the image is no longer in the source). It waits for a change
-// being made by a mount, or for another Pending of the image, to end.
+// read-only rootfs, where unchanged content is read (nil when only Len
+// and Discard are wanted: the image is no longer in the source). It waits
+// for a change being made by a mount, or another Pending of the image, to
+// end.
 func OpenPending(ctx context.Context, upperDir string, m digest.Digest, lower Dir) (*Pending, error) {
 	dir := filepath.Join(upperDir, m.Encoded())
 	lock, err := flock.Open(dir + ".lock")
