@@ -1,13 +1,19 @@
 package fs
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/layoutfs/layoutfs/internal/flock"
 )
+
+// uppersWait is how long LockUppers waits for the lock: a daemon just
+// killed lets it go only once its last thread has exited.
+const uppersWait = 2 * time.Second
 
 // ErrUppersBusy is returned by LockUppers when another read-write mount
 // holds the pending changes.
@@ -24,18 +30,18 @@ func LockUppers(upperDir, owner string) (io.Closer, error) {
 	if err != nil {
 		return nil, err
 	}
-	ok, err := flock.Try(f)
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lock %s: %w", f.Name(), err)
-	}
-	if !ok {
+	ctx, cancel := context.WithTimeout(context.Background(), uppersWait)
+	defer cancel()
+	if err := flock.Wait(ctx, f); errors.Is(err, context.DeadlineExceeded) {
 		b, _ := io.ReadAll(io.LimitReader(f, 4096))
 		f.Close()
 		if holder := strings.TrimSpace(string(b)); holder != "" {
 			return nil, fmt.Errorf("%w (%s)", ErrUppersBusy, holder)
 		}
 		return nil, ErrUppersBusy
+	} else if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", f.Name(), err)
 	}
 	// Who holds it, for the message of the next one to try.
 	if f.Truncate(0) == nil {
