@@ -49,7 +49,12 @@ func (ix *Index) encode() ([]byte, error) {
 	putUvarint(uint64(len(ix.Checkpoints)))
 
 	var win bytes.Buffer
-	fw, err := flate.NewWriter(&win, flate.DefaultCompression)
+	// BestSpeed: the index is written on the cold mount's critical path,
+	// where DefaultCompression took 0.6 s for the bench's 1 GiB layers
+	// (2.3 ms a window of text, 0.6 of random bytes, against 0.19 and
+	// 0.09), and Load leaves the windows on disk, where the better
+	// ratio (0.16 against 0.24 of text) buys little.
+	fw, err := flate.NewWriter(&win, flate.BestSpeed)
 	if err != nil {
 		return nil, err
 	}
