@@ -223,3 +223,54 @@ func TestLoadWindowChanged(t *testing.T) {
 	enc[c.packedAt+int64(c.packedSize)/2] ^= 0x10
 	checkDamagedWindow(t, "Load", loaded, bad, gz, data)
 }
+
+// FuzzLoad holds Load, which parses a serialized index from a file, to
+// UnmarshalBinary, which parses it from memory: on any input both fail,
+// or both give the same checkpoints and windows.
+func FuzzLoad(f *testing.F) {
+	gz := goGzip(f, genText(200<<10, 3), 6)
+	ix, err := Build(bytes.NewReader(gz), io.Discard, Options{Span: 32 << 10})
+	if err != nil {
+		f.Fatal(err)
+	}
+	enc, err := ix.MarshalBinary()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(enc)
+	f.Add(enc[:len(enc)/2])
+	f.Add([]byte(indexMagic + "\x01"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if len(b) >= 4 {
+			// A right checksum, so that mutations reach the fields.
+			b = resum(b)
+		}
+		var mem Index
+		errMem := mem.UnmarshalBinary(b)
+		file, errFile := Load(bytes.NewReader(b), int64(len(b)))
+		if (errMem == nil) != (errFile == nil) {
+			t.Fatalf("UnmarshalBinary: %v; Load: %v", errMem, errFile)
+		}
+		if errMem != nil {
+			if !errors.Is(errMem, ErrIndex) || !errors.Is(errFile, ErrIndex) {
+				t.Fatalf("not ErrIndex: %v; %v", errMem, errFile)
+			}
+			return
+		}
+		if mem.Span != file.Span || mem.Size != file.Size || mem.CompressedSize != file.CompressedSize || len(mem.Checkpoints) != len(file.Checkpoints) {
+			t.Fatalf("headers differ")
+		}
+		w1, w2 := make([]byte, windowSize), make([]byte, windowSize)
+		for i := range mem.Checkpoints {
+			a, b := &mem.Checkpoints[i], &file.Checkpoints[i]
+			if a.In != b.In || a.Out != b.Out || a.Bits != b.Bits {
+				t.Fatalf("checkpoint %d differs", i)
+			}
+			n1, e1 := mem.window(i, w1)
+			n2, e2 := file.window(i, w2)
+			if (e1 == nil) != (e2 == nil) || !bytes.Equal(w1[:n1], w2[:n2]) {
+				t.Fatalf("window %d differs: %v; %v", i, e1, e2)
+			}
+		}
+	})
+}
