@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"github.com/layoutfs/layoutfs/internal/binfmt"
 	"github.com/layoutfs/layoutfs/tarindex/zran"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -87,6 +88,14 @@ func decodeIndex(b []byte) (*Index, error) {
 // writeAtomic writes b to name through a temporary file and a rename, so a
 // reader sees the old content or the new, never a part.
 func writeAtomic(name string, b []byte) error {
+	return writeAtomicTo(name, func(w io.Writer) error {
+		_, err := w.Write(b)
+		return err
+	})
+}
+
+// writeAtomicTo is writeAtomic of what write writes.
+func writeAtomicTo(name string, write func(io.Writer) error) error {
 	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
 		return err
 	}
@@ -95,7 +104,7 @@ func writeAtomic(name string, b []byte) error {
 		return err
 	}
 	defer os.Remove(f.Name())
-	if _, err := f.Write(b); err != nil {
+	if err := write(f); err != nil {
 		f.Close()
 		return err
 	}
@@ -127,6 +136,18 @@ func (c *Cache) loadBinary(kind, key string, v binaryIndex) bool {
 		return false
 	}
 	return true
+}
+
+// storeZran stores the gzip checkpoint index ix under key, written a
+// window at a time.
+func (c *Cache) storeZran(key string, ix *zran.Index) error {
+	if c == nil {
+		return nil
+	}
+	return writeAtomicTo(c.path("zran", key), func(w io.Writer) error {
+		_, err := ix.WriteTo(w)
+		return err
+	})
 }
 
 // loadZran loads the gzip checkpoint index cached under key, leaving its

@@ -231,20 +231,18 @@ func (o Options) openGzip(ctx context.Context, r io.ReaderAt, size int64, key st
 		return nil, err
 	}
 	verified := o.Verify != nil
-	// Stored, then read back from what was stored, as a warm open reads
-	// it: the windows stay in the cache file, or without a cache,
-	// compressed in memory.
-	if b, err := zp.MarshalBinary(); err == nil {
-		stored := o.Cache.storeBytes("zran", key, b)
-		o.stored(ix, stored)
+	// Stored a window at a time, then read back from the file as a warm
+	// open reads it, the windows left there; without a cache, or when
+	// storing failed, they stay compressed in memory.
+	stored := o.Cache.storeZran(key, zp)
+	o.stored(ix, stored)
+	if zx := o.Cache.loadZran(key); stored == nil && zx != nil {
+		zp = zx
+	} else if b, err := zp.MarshalBinary(); err == nil {
 		var packed zran.Index
-		if zx := o.Cache.loadZran(key); stored == nil && zx != nil {
-			zp = zx
-		} else if packed.UnmarshalBinary(b) == nil {
+		if packed.UnmarshalBinary(b) == nil {
 			zp = &packed
 		}
-	} else {
-		o.stored(ix, err)
 	}
 	o.stored(ix, o.Cache.StoreIndex(key, ix))
 	return &Archive{Index: ix, Data: zran.NewReader(zp, r, zran.ReaderOptions{Cache: spanCache}), Verified: verified}, nil

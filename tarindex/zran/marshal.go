@@ -1,6 +1,7 @@
 package zran
 
 import (
+	"bufio"
 	"bytes"
 	"compress/flate"
 	"encoding/binary"
@@ -31,17 +32,38 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // MarshalBinary encodes the index in a versioned, checksummed format.
 func (ix *Index) MarshalBinary() ([]byte, error) {
-	if err := ix.validate(); err != nil {
+	var buf bytes.Buffer
+	if _, err := ix.WriteTo(&buf); err != nil {
 		return nil, err
 	}
-	return ix.encode()
+	return buf.Bytes(), nil
+}
+
+// WriteTo writes the index as MarshalBinary encodes it, a window at a
+// time: the encoding is never whole in memory.
+func (ix *Index) WriteTo(w io.Writer) (int64, error) {
+	if err := ix.validate(); err != nil {
+		return 0, err
+	}
+	return ix.write(w)
 }
 
 // encode serializes ix without validating it.
 func (ix *Index) encode() ([]byte, error) {
-	buf := bytes.NewBuffer(append([]byte(indexMagic), indexVersion))
+	var buf bytes.Buffer
+	_, err := ix.write(&buf)
+	return buf.Bytes(), err
+}
+
+// write serializes ix to w.
+func (ix *Index) write(w io.Writer) (int64, error) {
+	counted := &countingWriter{w: w}
+	sum := crc32.New(castagnoli)
+	bw := bufio.NewWriterSize(io.MultiWriter(counted, sum), 64<<10)
+	bw.WriteString(indexMagic)
+	bw.WriteByte(indexVersion)
 	putUvarint := func(v uint64) {
-		buf.Write(binary.AppendUvarint(nil, v))
+		bw.Write(binary.AppendUvarint(nil, v))
 	}
 	putUvarint(uint64(ix.Span))
 	putUvarint(uint64(ix.Size))
@@ -56,35 +78,58 @@ func (ix *Index) encode() ([]byte, error) {
 	// ratio (0.16 against 0.24 of text) buys little.
 	fw, err := flate.NewWriter(&win, flate.BestSpeed)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
 	var prevIn, prevOut int64
 	for i := range ix.Checkpoints {
 		c := &ix.Checkpoints[i]
 		putUvarint(uint64(c.In - prevIn))
 		putUvarint(uint64(c.Out - prevOut))
-		buf.WriteByte(c.Bits)
+		bw.WriteByte(c.Bits)
 		prevIn, prevOut = c.In, c.Out
 		putUvarint(uint64(c.windowLen()))
 		if c.windowLen() == 0 {
 			putUvarint(0)
 			continue
 		}
-		if c.Window == nil { // packed already
-			putUvarint(uint64(len(c.packed)))
-			buf.Write(c.packed)
+		if c.Window == nil { // packed already, in memory or in a file
+			packed := c.packed
+			if packed == nil {
+				packed = make([]byte, c.packedSize)
+				if _, err := ix.windows.ReadAt(packed, c.packedAt); err != nil {
+					return counted.n, fmt.Errorf("%w: checkpoint window: %v", ErrIndex, err)
+				}
+			}
+			putUvarint(uint64(len(packed)))
+			bw.Write(packed)
 			continue
 		}
 		win.Reset()
 		fw.Reset(&win)
 		fw.Write(c.Window)
 		if err := fw.Close(); err != nil {
-			return nil, err
+			return counted.n, err
 		}
 		putUvarint(uint64(win.Len()))
-		buf.Write(win.Bytes())
+		bw.Write(win.Bytes())
 	}
-	return binary.LittleEndian.AppendUint32(buf.Bytes(), crc32.Checksum(buf.Bytes(), castagnoli)), nil
+	if err := bw.Flush(); err != nil {
+		return counted.n, err
+	}
+	_, err = counted.Write(binary.LittleEndian.AppendUint32(nil, sum.Sum32()))
+	return counted.n, err
+}
+
+// countingWriter counts what it passes on.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // UnmarshalBinary decodes an index encoded by MarshalBinary. It rejects
