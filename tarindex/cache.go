@@ -144,10 +144,7 @@ func (c *Cache) storeZran(key string, ix *zran.Index) error {
 	if c == nil {
 		return nil
 	}
-	return writeAtomicTo(c.path("zran", key), func(w io.Writer) error {
-		_, err := ix.WriteTo(w)
-		return err
-	})
+	return writeAtomicTo(c.path("zran", key), ix.Encode)
 }
 
 // loadZran loads the gzip checkpoint index cached under key, leaving its

@@ -33,17 +33,17 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // MarshalBinary encodes the index in a versioned, checksummed format.
 func (ix *Index) MarshalBinary() ([]byte, error) {
 	var buf bytes.Buffer
-	if _, err := ix.WriteTo(&buf); err != nil {
+	if err := ix.Encode(&buf); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil
 }
 
-// WriteTo writes the index as MarshalBinary encodes it, a window at a
+// Encode writes the index to w as MarshalBinary encodes it, a window at a
 // time: the encoding is never whole in memory.
-func (ix *Index) WriteTo(w io.Writer) (int64, error) {
+func (ix *Index) Encode(w io.Writer) error {
 	if err := ix.validate(); err != nil {
-		return 0, err
+		return err
 	}
 	return ix.write(w)
 }
@@ -51,15 +51,14 @@ func (ix *Index) WriteTo(w io.Writer) (int64, error) {
 // encode serializes ix without validating it.
 func (ix *Index) encode() ([]byte, error) {
 	var buf bytes.Buffer
-	_, err := ix.write(&buf)
+	err := ix.write(&buf)
 	return buf.Bytes(), err
 }
 
 // write serializes ix to w.
-func (ix *Index) write(w io.Writer) (int64, error) {
-	counted := &countingWriter{w: w}
+func (ix *Index) write(w io.Writer) error {
 	sum := crc32.New(castagnoli)
-	bw := bufio.NewWriterSize(io.MultiWriter(counted, sum), 64<<10)
+	bw := bufio.NewWriterSize(io.MultiWriter(w, sum), 64<<10)
 	bw.WriteString(indexMagic)
 	bw.WriteByte(indexVersion)
 	putUvarint := func(v uint64) {
@@ -78,7 +77,7 @@ func (ix *Index) write(w io.Writer) (int64, error) {
 	// ratio (0.16 against 0.24 of text) buys little.
 	fw, err := flate.NewWriter(&win, flate.BestSpeed)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	var prevIn, prevOut int64
 	for i := range ix.Checkpoints {
@@ -97,7 +96,7 @@ func (ix *Index) write(w io.Writer) (int64, error) {
 			if packed == nil {
 				packed = make([]byte, c.packedSize)
 				if _, err := ix.windows.ReadAt(packed, c.packedAt); err != nil {
-					return counted.n, fmt.Errorf("%w: checkpoint window: %v", ErrIndex, err)
+					return fmt.Errorf("%w: checkpoint window: %v", ErrIndex, err)
 				}
 			}
 			putUvarint(uint64(len(packed)))
@@ -108,28 +107,16 @@ func (ix *Index) write(w io.Writer) (int64, error) {
 		fw.Reset(&win)
 		fw.Write(c.Window)
 		if err := fw.Close(); err != nil {
-			return counted.n, err
+			return err
 		}
 		putUvarint(uint64(win.Len()))
 		bw.Write(win.Bytes())
 	}
 	if err := bw.Flush(); err != nil {
-		return counted.n, err
+		return err
 	}
-	_, err = counted.Write(binary.LittleEndian.AppendUint32(nil, sum.Sum32()))
-	return counted.n, err
-}
-
-// countingWriter counts what it passes on.
-type countingWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
+	_, err = w.Write(binary.LittleEndian.AppendUint32(nil, sum.Sum32()))
+	return err
 }
 
 // UnmarshalBinary decodes an index encoded by MarshalBinary. It rejects

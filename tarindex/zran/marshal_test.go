@@ -275,10 +275,10 @@ func FuzzLoad(f *testing.F) {
 	})
 }
 
-// TestWriteTo: WriteTo writes what MarshalBinary returns, also for an
+// TestEncode: Encode writes what MarshalBinary returns, also for an
 // index whose windows Load left in its file, and a writer's error stops
 // it.
-func TestWriteTo(t *testing.T) {
+func TestEncode(t *testing.T) {
 	_, _, enc := encodedText(t)
 	for name, dec := range decoders {
 		ix, err := dec(enc)
@@ -286,15 +286,14 @@ func TestWriteTo(t *testing.T) {
 			t.Fatal(err)
 		}
 		var buf bytes.Buffer
-		n, err := ix.WriteTo(&buf)
-		if err != nil || n != int64(len(enc)) || !bytes.Equal(buf.Bytes(), enc) {
-			t.Errorf("%s: WriteTo wrote %d bytes (%v), not the %d it was read from", name, n, err, len(enc))
+		if err := ix.Encode(&buf); err != nil || !bytes.Equal(buf.Bytes(), enc) {
+			t.Errorf("%s: Encode wrote %d bytes (%v), not the %d it was read from", name, buf.Len(), err, len(enc))
 		}
 	}
 	ix, _ := testIndex(t)
 	full := errors.New("disk full")
-	if _, err := ix.WriteTo(failingWriter{full}); !errors.Is(err, full) {
-		t.Errorf("WriteTo to a failing writer: %v", err)
+	if err := ix.Encode(failingWriter{full}); !errors.Is(err, full) {
+		t.Errorf("Encode to a failing writer: %v", err)
 	}
 }
 
