@@ -183,14 +183,6 @@ func (c *Cache) storeBinary(kind, key string, v binaryIndex) error {
 	if err != nil {
 		return err
 	}
-	return c.storeBytes(kind, key, b)
-}
-
-// storeBytes stores an index already serialized.
-func (c *Cache) storeBytes(kind, key string, b []byte) error {
-	if c == nil {
-		return nil
-	}
 	return writeAtomic(c.path(kind, key), b)
 }
 

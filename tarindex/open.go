@@ -234,10 +234,14 @@ func (o Options) openGzip(ctx context.Context, r io.ReaderAt, size int64, key st
 	// Stored a window at a time, then read back from the file as a warm
 	// open reads it, the windows left there; without a cache, or when
 	// storing failed, they stay compressed in memory.
-	stored := o.Cache.storeZran(key, zp)
-	o.stored(ix, stored)
-	if zx := o.Cache.loadZran(key); stored == nil && zx != nil {
-		zp = zx
+	var loaded *zran.Index
+	if err := o.Cache.storeZran(key, zp); err != nil {
+		o.stored(ix, err)
+	} else {
+		loaded = o.Cache.loadZran(key)
+	}
+	if loaded != nil {
+		zp = loaded
 	} else if b, err := zp.MarshalBinary(); err == nil {
 		var packed zran.Index
 		if packed.UnmarshalBinary(b) == nil {
